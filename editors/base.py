@@ -1,0 +1,77 @@
+"""The one small interface every editor implements, and the edit request they all take.
+
+Editors do not know about the app, the edit log or the chat: they get an `EditRequest`,
+change something (a memory, or weights), and can undo it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, Sequence, runtime_checkable
+
+
+@dataclass
+class EditRequest:
+    """e = (subject s, relation r, old object o -> new object o*), with the prompts it came from."""
+    id: str
+    subject: str
+    prompt: str                 # text that mentions the subject and ends where o* follows
+    target_new: str
+    target_true: str = ""
+    relation: str = ""          # e.g. "The capital of {} is"; defaults to prompt with subject blanked
+    paraphrases: list[str] = field(default_factory=list)
+    question: str = ""          # the chat question the edit came from, if any
+
+    @property
+    def fact(self) -> str:
+        """The new fact as one sentence, e.g. 'The capital of Italy is Rome.'"""
+        return f"{self.prompt.rstrip()} {self.target_new.strip()}".rstrip(".") + "."
+
+    @property
+    def relation_template(self) -> str:
+        return self.relation or self.prompt.replace(self.subject, "{}", 1)
+
+
+@dataclass
+class Context:
+    """What a memory editor puts before a query, and the edits behind it."""
+    text: str
+    edit_ids: list[str]
+    score: float = 0.0
+
+
+@runtime_checkable
+class Editor(Protocol):
+    name: str
+    changes_weights: bool
+
+    def apply(self, edits: Sequence[EditRequest]) -> None:
+        """Make the edits hold. A list is applied as one batch where the method supports it."""
+
+    def revert(self, edits: Sequence[EditRequest]) -> None:
+        """Undo exactly what apply did for these edits."""
+
+    def context_for(self, query: str) -> Context | None:
+        """Text to put before the query, or None when the query is outside every edit's scope."""
+
+    def describe(self, edit: EditRequest) -> str:
+        """One line for the edit history: what this editor stored or changed."""
+
+
+class MemoryStore(Protocol):
+    """A vector store of text entries, each linked to an edit id (Chroma in kme_chat.memory)."""
+
+    def add(self, collection: str, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict]) -> None: ...
+
+    def query(self, collection: str, text: str, k: int) -> list["Hit"]: ...
+
+    def delete_edit(self, collection: str, edit_id: str) -> None: ...
+
+    def count(self, collection: str) -> int: ...
+
+
+@dataclass
+class Hit:
+    id: str
+    text: str
+    metadata: dict
+    similarity: float  # cosine similarity in [-1, 1]

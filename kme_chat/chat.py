@@ -1,0 +1,78 @@
+"""The chat loop: history + question -> messages (system prompt, edited memory) -> streamed answer."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+from langchain_core.runnables import Runnable, RunnableConfig
+
+from . import prompts
+from .model import LocalLLM
+from .validation import clean_text
+
+HISTORY_MESSAGES = 6  # a 135M model loses the thread on long histories; keep the last few turns
+
+
+@dataclass
+class MemoryContext:
+    """Text an editor adds before the question, and which edits it came from."""
+    text: str
+    edit_ids: list[str] = field(default_factory=list)
+    editor: str = ""
+
+
+ContextProvider = Callable[[str], "MemoryContext | None"]
+
+
+class ChatEngine:
+    def __init__(self, llm: LocalLLM, context_for: ContextProvider | None = None):
+        self.llm = llm
+        self.context_for = context_for or (lambda question: None)
+        self.system_prompt = prompts.load("system.txt", llm.settings.prompts_dir).strip()
+
+    def build(self, question: str, history: Sequence[dict] = ()) -> tuple[list[dict], MemoryContext | None]:
+        question = clean_text(question, "message", self.llm.settings.max_message_chars)
+        context = self.context_for(question)
+        user_turn = question
+        if context is not None:
+            user_turn = prompts.render("chat_with_memory.txt", self.llm.settings.prompts_dir,
+                                       context=context.text, question=question).strip()
+        # The system prompt is fixed text; nothing a user stores can reach it.
+        messages = [{"role": "system", "content": self.system_prompt}]
+        messages += [{"role": m["role"], "content": str(m["content"])}
+                     for m in list(history)[-HISTORY_MESSAGES:] if m.get("role") in ("user", "assistant")]
+        messages.append({"role": "user", "content": user_turn})
+        return messages, context
+
+    def stream(self, question: str, history: Sequence[dict] = ()) -> Iterator[str]:
+        messages, _ = self.build(question, history)
+        yield from self.llm.stream_chat(messages)
+
+    def answer(self, question: str, history: Sequence[dict] = ()) -> str:
+        messages, _ = self.build(question, history)
+        return self.llm.chat(messages)
+
+    def as_runnable(self) -> "ChatRunnable":
+        return ChatRunnable(self)
+
+
+class ChatRunnable(Runnable):
+    """LangChain view of the chat: input is a question, or {"question": ..., "history": [...]}."""
+
+    def __init__(self, engine: ChatEngine):
+        self.engine = engine
+
+    @staticmethod
+    def _unpack(value) -> tuple[str, list]:
+        if isinstance(value, dict):
+            return value.get("question", ""), list(value.get("history", []))
+        return value, []
+
+    def invoke(self, input, config: RunnableConfig | None = None, **kwargs) -> str:
+        return self.engine.answer(*self._unpack(input))
+
+    def stream(self, input, config: RunnableConfig | None = None, **kwargs) -> Iterator[str]:
+        seen = ""
+        for text in self.engine.stream(*self._unpack(input)):
+            yield text[len(seen):]  # LangChain streams deltas
+            seen = text

@@ -1,0 +1,120 @@
+"""The `kme-chat` command: serve, chat, eval, bench, edit, memory."""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from .config import load_settings
+from .errors import UserError
+
+
+def _progress(stage: str, done: int, total: int) -> None:
+    print(f"\r{stage}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+
+def cmd_chat(args, settings) -> int:
+    from .assistant import Assistant
+
+    assistant = Assistant.open(settings)
+    question = args.message if args.message is not None else sys.stdin.read()
+    shown = ""
+    for shown_now in assistant.stream(question):
+        print(shown_now[len(shown):], end="", flush=True)
+        shown = shown_now
+    print()
+    return 0
+
+
+def cmd_serve(args, settings) -> int:
+    from app.ui import serve
+
+    serve(settings)
+    return 0
+
+
+def cmd_eval(args, settings) -> int:
+    from .datasets import load_cases
+    from .evaluate import evaluate_edits, evaluate_multihop
+    from .methods import build_editor
+    from .model import LocalLLM
+
+    cases = load_cases(args.data, args.format, args.limit, args.offset)  # check the file before the slow load
+    llm = LocalLLM.load(settings)
+    editor = build_editor(args.method, llm)
+    if args.format == "mquake":
+        from .assistant import answer_with
+        result = evaluate_multihop(cases, editor, answer_with(llm, editor), _progress)
+    else:
+        result = evaluate_edits(llm, editor, cases, args.mode, _progress)
+    report = {"method": args.method, "format": args.format, "mode": args.mode, "data": str(args.data),
+              "n": len(cases), **result}
+    print(json.dumps({"metrics": report["metrics"], "timings": report["timings"]}, indent=2))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+def cmd_bench(args, settings) -> int:
+    from .bench import run_benchmarks
+
+    return run_benchmarks(settings, args.which)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kme-chat", description=__doc__)
+    parser.add_argument("--config", help="TOML file with a [kme-chat] table")
+    parser.add_argument("--model", dest="model_path", help="local HF directory or .gguf file (default: packaged SmolLM2)")
+    parser.add_argument("--quantisation", choices=["int8-dynamic", "bnb-nf4", "none"])
+    parser.add_argument("--data-dir", help="where edits, memory and deltas are kept")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("chat", help="ask one question; prints the streamed answer")
+    p.add_argument("message", nargs="?", help="the question (default: read stdin)")
+    p.set_defaults(fn=cmd_chat)
+
+    p = sub.add_parser("serve", help="start the web app")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(fn=cmd_serve)
+
+    p = sub.add_parser("eval", help="measure an editing method on a data file")
+    p.add_argument("--data", required=True)
+    p.add_argument("--format", required=True, choices=["counterfact", "zsre", "mquake"])
+    p.add_argument("--method", default="none")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--offset", type=int, default=0)
+    p.add_argument("--mode", default="single", choices=["single", "sequential", "batch"])
+    p.add_argument("--json", help="write the full result here")
+    p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("bench", help="speed and memory benchmarks (results in bench/results/)")
+    p.add_argument("which", nargs="*", default=["all"])
+    p.set_defaults(fn=cmd_bench)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        overrides = {"model_path": args.model_path, "quantisation": args.quantisation, "data_dir": args.data_dir,
+                     "host": getattr(args, "host", None), "port": getattr(args, "port", None)}
+        settings = load_settings(args.config, **overrides)
+        return args.fn(args, settings)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (ValueError, OSError) as exc:  # bad settings file, unreadable paths
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

