@@ -20,6 +20,8 @@ class EditRequest:
     relation: str = ""          # e.g. "The capital of {} is"; defaults to prompt with subject blanked
     paraphrases: list[str] = field(default_factory=list)
     question: str = ""          # the chat question the edit came from, if any
+    note: str = ""              # free text: MemPrompt feedback, or a Language Patch consequence
+    condition: str = ""         # Language Patch: when the patch applies
 
     @property
     def fact(self) -> str:
@@ -33,10 +35,19 @@ class EditRequest:
 
 @dataclass
 class Context:
-    """What a memory editor puts before a query, and the edits behind it."""
+    """What a memory editor puts before a query, and the edits behind it.
+
+    `text` goes before a completion prompt (evaluation); `chat_text`, when set, is the shorter
+    form an instruction-tuned model gets in front of a chat question.
+    """
     text: str
     edit_ids: list[str]
     score: float = 0.0
+    chat_text: str = ""
+    separator: str = "\n"      # between `text` and the completion prompt
+
+    def before(self, prompt: str) -> str:
+        return f"{self.text}{self.separator}{prompt}"
 
 
 @runtime_checkable
@@ -62,9 +73,11 @@ class MemoryStore(Protocol):
 
     def add(self, collection: str, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict]) -> None: ...
 
-    def query(self, collection: str, text: str, k: int) -> list["Hit"]: ...
+    def query(self, collection: str, text: str, k: int, where: dict | None = None) -> list["Hit"]: ...
 
     def delete_edit(self, collection: str, edit_id: str) -> None: ...
+
+    def delete_all(self, collection: str) -> None: ...
 
     def count(self, collection: str) -> int: ...
 

@@ -42,7 +42,7 @@ class NoEdit:
 
 def with_context(editor: Editor, prompt: str) -> str:
     context = editor.context_for(prompt)
-    return f"{context.text}\n{prompt}" if context else prompt
+    return context.before(prompt) if context else prompt
 
 
 def normalise(text: str) -> str:

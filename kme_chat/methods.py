@@ -25,3 +25,34 @@ def build_editor(name: str, llm: LocalLLM, workdir: Path | None = None):
         raise UserError(f"unknown method {name!r}; choose one of {', '.join(sorted(BUILDERS))}")
     workdir = Path(workdir or tempfile.mkdtemp(prefix=f"kme-{name}-"))
     return BUILDERS[name](llm, workdir)
+
+
+def _prompts_dir(llm: LocalLLM) -> Path:
+    return Path(llm.settings.prompts_dir)
+
+
+def _memory(workdir: Path):
+    from .memory import ChromaMemory
+
+    return ChromaMemory(workdir / "chroma")
+
+
+@register("ike")
+def _ike(llm, workdir):
+    from editors.ike import IKE
+
+    return IKE(_memory(workdir), _prompts_dir(llm))
+
+
+@register("memprompt")
+def _memprompt(llm, workdir):
+    from editors.memprompt import MemPrompt
+
+    return MemPrompt(_memory(workdir), _prompts_dir(llm))
+
+
+@register("language_patch")
+def _language_patch(llm, workdir):
+    from editors.language_patch import LanguagePatch
+
+    return LanguagePatch(_memory(workdir), _prompts_dir(llm))

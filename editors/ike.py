@@ -1,0 +1,62 @@
+"""IKE (Zheng et al. 2023): in-context knowledge editing.
+
+For a query in scope of a stored fact, the prompt gets k demonstrations chosen by k-NN from a
+pool of three kinds — copy (a fact, then its own prompt), update (a paraphrase gets the new
+object), retain (an unrelated neighbour keeps its answer) — then the new fact, then the query.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from .base import Context, EditRequest, Hit, MemoryStore
+from .retrieval import RetrievalEditor
+from .scope import in_scope
+
+DEMO_COLLECTION = "ike_demos"
+
+
+def load_demos(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+class IKE(RetrievalEditor):
+    name = "ike"
+    collection = "facts"
+
+    def __init__(self, store: MemoryStore, prompts_dir: Path, demo_mix: dict[str, int] | None = None,
+                 top_k: int = 3, threshold: float = 0.8):
+        super().__init__(store, top_k, threshold)
+        # How many demonstrations of each kind, each chosen by k-NN within its kind.
+        self.demo_mix = demo_mix if demo_mix is not None else {"retain": 1, "update": 4, "copy": 1}
+        self.demo_template = (prompts_dir / "ike_demo.txt").read_text(encoding="utf-8")
+        self.query_template = (prompts_dir / "ike_query.txt").read_text(encoding="utf-8")
+        self.chat_template = (prompts_dir / "chat_facts.txt").read_text(encoding="utf-8")
+        pool = load_demos(prompts_dir / "ike_demos.jsonl")
+        if store.count(DEMO_COLLECTION) != len(pool):  # the demonstration pool is indexed once
+            store.delete_all(DEMO_COLLECTION)
+            store.add(DEMO_COLLECTION, [f"demo{i}" for i in range(len(pool))],
+                      [d["prompt"] for d in pool], pool)
+
+    def entry(self, edit: EditRequest) -> tuple[str, dict]:
+        return edit.fact, {"subject": edit.subject, "fact": edit.fact}
+
+    def accepts(self, query: str, hit: Hit) -> bool:
+        return in_scope(query, hit.metadata["subject"], hit.similarity, self.threshold)
+
+    def demonstrations(self, query: str) -> list[dict]:
+        chosen = []
+        for kind, count in self.demo_mix.items():  # later kinds sit closer to the query
+            hits = self.store.query(DEMO_COLLECTION, query, count, where={"kind": kind})
+            chosen += [h.metadata for h in reversed(hits)]
+        return chosen
+
+    def render(self, query: str, hits: Sequence[Hit]) -> Context:
+        demos = "".join(self.demo_template.format(**d) for d in self.demonstrations(query))
+        facts = [h.metadata["fact"] for h in hits]
+        # the most relevant fact last, right before the query
+        text = demos + "".join(self.query_template.format(fact=f) for f in reversed(facts))
+        chat = self.chat_template.format(facts="\n".join(f"- {f}" for f in facts))
+        return Context(text + "Prompt:", [h.metadata["edit_id"] for h in hits], hits[0].similarity, chat.strip(),
+                       separator=" ")

