@@ -1,18 +1,36 @@
-"""The assistant: the model, the chat, and (later) the edit log, memory and editors, wired once."""
+"""The assistant: model, chat, edit log, memory store and editors, wired once.
+
+Adding an edit: validate -> write it to the log (committed: from here on it is "saved") ->
+apply it with each editor on its route. On start, `reconcile` re-applies whatever the log says is
+active and an editor lacks (a crash between commit and apply), and drops what the log reverted.
+"""
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Callable, Iterator, Sequence
 
 from .chat import ChatEngine, MemoryContext
 from .config import Settings
+from .edit_log import Edit, EditLog
+from .errors import UserError
+from .methods import Resources, build_editor
 from .model import LocalLLM
+from .validation import clean_text
+
+log = logging.getLogger(__name__)
+
+DEFAULT_ROUTES = {"fact": ["ike"], "feedback": ["memprompt"], "rule": ["language_patch"]}
+MEMORY_EDITORS = ("language_patch", "memprompt", "ike")  # the order their context is shown
+LIMITS = {"subject": 200, "relation": 300, "prompt": 500, "target_new": 200, "target_true": 200,
+          "question": 2000, "note": 1000, "condition": 500}
 
 
 def answer_with(llm: LocalLLM, editor, max_new_tokens: int = 32) -> Callable[[str], str]:
     """A question-answering function through the chat path, with `editor`'s memory in context."""
     def context(question: str):
         found = editor.context_for(question)
-        return MemoryContext(found.text, found.edit_ids, editor.name) if found else None
+        return MemoryContext(found.chat_text or found.text, found.edit_ids, editor.name) if found else None
 
     engine = ChatEngine(llm, context)
 
@@ -22,18 +40,118 @@ def answer_with(llm: LocalLLM, editor, max_new_tokens: int = 32) -> Callable[[st
     return answer
 
 
+def validate_edit(edit: Edit) -> Edit:
+    """Cleans every text field; refuses empty essentials and oversized text with a clear message."""
+    for name, limit in LIMITS.items():
+        setattr(edit, name, clean_text(getattr(edit, name), name.replace("_", " "), limit, allow_empty=True))
+    edit.paraphrases = [clean_text(p, "paraphrase", LIMITS["prompt"]) for p in edit.paraphrases if str(p).strip()]
+    if edit.kind == "fact":
+        if not edit.subject:
+            raise UserError("subject is empty")
+        if not edit.target_new:
+            raise UserError("the new answer (target) is empty")
+        if not edit.prompt:
+            raise UserError("prompt is empty")
+        if edit.subject.lower() not in edit.prompt.lower():
+            raise UserError(f"the prompt {edit.prompt!r} does not mention the subject {edit.subject!r}")
+    elif edit.kind == "feedback":
+        if not edit.question or not edit.note:
+            raise UserError("feedback needs the question it is about and the feedback text")
+    elif edit.kind == "rule":
+        if not edit.condition or not edit.note:
+            raise UserError("a rule needs a condition ('if ...') and a consequence ('then ...')")
+    return edit
+
+
+def fact_prompt(subject: str, relation: str) -> str:
+    """'The capital of {} is' + 'Italy' -> 'The capital of Italy is'; plain text follows the subject."""
+    relation = relation.strip()
+    return relation.replace("{}", subject, 1) if "{}" in relation else f"{subject} {relation}".strip()
+
+
 class Assistant:
     def __init__(self, settings: Settings, llm: LocalLLM):
         self.settings = settings
         self.llm = llm
+        settings.data_path.mkdir(parents=True, exist_ok=True)
+        self.log = EditLog(settings.data_path / "edits.sqlite3")
+        self.resources = Resources(settings.data_path)
+        self.editors: dict = {}
         self.engine = ChatEngine(llm, self.context_for)
+        self._edit_lock = threading.Lock()  # one edit at a time; chats go on meanwhile
 
     @classmethod
-    def open(cls, settings: Settings) -> "Assistant":
-        return cls(settings, LocalLLM.load(settings))
+    def open(cls, settings: Settings, llm: LocalLLM | None = None) -> "Assistant":
+        assistant = cls(settings, llm or LocalLLM.load(settings))
+        assistant.reconcile()
+        return assistant
 
+    def editor(self, name: str):
+        if name not in self.editors:
+            self.editors[name] = build_editor(name, self.llm, self.resources)
+        return self.editors[name]
+
+    # ---- edits -------------------------------------------------------------------------------
+    def add_edit(self, edit: Edit) -> Edit:
+        edit = validate_edit(edit)
+        edit.routes = list(edit.routes or DEFAULT_ROUTES[edit.kind])
+        editors = [self.editor(name) for name in edit.routes]  # unknown route: refused before saving
+        with self._edit_lock:
+            self.log.add(edit)  # committed: the edit is saved from here on
+            for editor in editors:
+                editor.apply([edit.request()])
+        return edit
+
+    def undo(self, edit_id: str) -> Edit:
+        with self._edit_lock:
+            edit = self.log.get(edit_id)
+            if edit.status != "active":
+                raise UserError(f"edit {edit_id} is already {edit.status}")
+            for name in edit.routes:
+                self.editor(name).revert([edit.request()])
+            return self.log.set_status(edit_id, "reverted")
+
+    def conflicts(self, edit: Edit) -> list[Edit]:
+        """Active edits about the same subject and relation."""
+        key = (edit.subject.lower(), (edit.relation or edit.prompt).lower())
+        return [e for e in self.log.active()
+                if e.kind == "fact" and (e.subject.lower(), (e.relation or e.prompt).lower()) == key]
+
+    def reconcile(self) -> dict:
+        """Brings each memory editor in line with the log (the source of truth)."""
+        active = self.log.active()
+        counts = {}
+        for name in MEMORY_EDITORS:
+            wanted = {e.id: e for e in active if name in e.routes}
+            editor = self.editor(name)
+            stored = self.resources.memory.edit_ids(editor.collection)
+            missing = [wanted[i].request() for i in wanted.keys() - stored]
+            stale = [i for i in stored - wanted.keys()]
+            if missing:
+                editor.apply(missing)
+            for edit_id in stale:
+                self.resources.memory.delete_edit(editor.collection, edit_id)
+            counts[name] = {"restored": len(missing), "removed": len(stale)}
+        return counts
+
+    def rebuild_memory(self) -> dict:
+        for name in MEMORY_EDITORS:
+            self.resources.memory.delete_all(self.editor(name).collection)
+        return self.reconcile()
+
+    # ---- chat --------------------------------------------------------------------------------
     def context_for(self, question: str) -> MemoryContext | None:
-        return None
+        parts, ids, names = [], [], []
+        for name in MEMORY_EDITORS:
+            found = self.editor(name).context_for(question)
+            if found:
+                parts.append(found.chat_text or found.text)
+                ids += found.edit_ids
+                names.append(name)
+        return MemoryContext("\n".join(parts), ids, "+".join(names)) if parts else None
 
     def stream(self, question: str, history: Sequence[dict] = ()) -> Iterator[str]:
         return self.engine.stream(question, history)
+
+    def answer(self, question: str, history: Sequence[dict] = ()) -> str:
+        return self.engine.answer(question, history)

@@ -24,6 +24,17 @@ class MemoryContext:
 ContextProvider = Callable[[str], "MemoryContext | None"]
 
 
+def content_text(content) -> str:
+    """Message content as plain text: UIs send a string, or a list of parts like {"type": "text", "text": ...}."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("content") or "")
+    if isinstance(content, (list, tuple)):
+        return "".join(content_text(part) for part in content)
+    return "" if content is None else str(content)
+
+
 class ChatEngine:
     def __init__(self, llm: LocalLLM, context_for: ContextProvider | None = None):
         self.llm = llm
@@ -39,10 +50,29 @@ class ChatEngine:
                                        context=context.text, question=question).strip()
         # The system prompt is fixed text; nothing a user stores can reach it.
         messages = [{"role": "system", "content": self.system_prompt}]
-        messages += [{"role": m["role"], "content": str(m["content"])}
-                     for m in list(history)[-HISTORY_MESSAGES:] if m.get("role") in ("user", "assistant")]
+        messages += self._recent_turns(history, context)
         messages.append({"role": "user", "content": user_turn})
         return messages, context
+
+    def _recent_turns(self, history: Sequence[dict], context: MemoryContext | None) -> list[dict]:
+        """The last turns, less those about a fact the current context corrects: they were answered
+        before the correction, and a small model would repeat the stale answer."""
+        turns = [{"role": m.get("role"), "content": content_text(m.get("content"))}
+                 for m in list(history)[-HISTORY_MESSAGES:] if m.get("role") in ("user", "assistant")]
+        if context is None:
+            return turns
+        kept, skip_answer = [], False
+        for turn in turns:
+            if turn["role"] == "user":
+                earlier = self.context_for(turn["content"]) if turn["content"].strip() else None
+                skip_answer = bool(earlier and set(earlier.edit_ids) & set(context.edit_ids))
+                if skip_answer:
+                    continue
+            elif skip_answer:
+                skip_answer = False
+                continue
+            kept.append(turn)
+        return kept
 
     def stream(self, question: str, history: Sequence[dict] = ()) -> Iterator[str]:
         messages, _ = self.build(question, history)

@@ -58,6 +58,35 @@ def cmd_eval(args, settings) -> int:
     return 0
 
 
+def cmd_edit(args, settings) -> int:
+    from .assistant import Assistant, fact_prompt
+    from .edit_log import Edit, EditLog
+
+    if args.edit_command == "list":  # reading the log needs no model
+        for e in EditLog(settings.data_path / "edits.sqlite3").all():
+            print(f"{e.id}  {e.status:8}  {'+'.join(e.routes):14}  {e.user}  {e.summary}")
+        return 0
+    assistant = Assistant.open(settings)
+    if args.edit_command == "undo":
+        edit = assistant.undo(args.id)
+        print(f"reverted {edit.id}: {edit.summary}")
+        return 0
+    prompt = fact_prompt(args.subject or "", args.relation or "")
+    edit = Edit(subject=args.subject or "", prompt=prompt, relation=args.relation or "", target_new=args.target or "",
+                target_true=args.old or "", routes=[args.method] if args.method else [], user=settings.user)
+    edit = assistant.add_edit(edit)
+    print(f"saved {edit.id}: {edit.summary} via {'+'.join(edit.routes)}")
+    return 0
+
+
+def cmd_memory(args, settings) -> int:
+    from .assistant import Assistant
+
+    counts = Assistant.open(settings).rebuild_memory()
+    print("memory rebuilt from the edit log: " + ", ".join(f"{k} {v['restored']}" for k, v in counts.items()))
+    return 0
+
+
 def cmd_bench(args, settings) -> int:
     from .bench import run_benchmarks
 
@@ -91,6 +120,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="single", choices=["single", "sequential", "batch"])
     p.add_argument("--json", help="write the full result here")
     p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("edit", help="add, list or undo edits")
+    edit_sub = p.add_subparsers(dest="edit_command", required=True)
+    a = edit_sub.add_parser("add", help="store a corrected fact")
+    a.add_argument("--subject", required=True)
+    a.add_argument("--relation", required=True, help='e.g. "The capital of {} is" ({} = subject)')
+    a.add_argument("--target", required=True, help="the new answer")
+    a.add_argument("--old", help="the answer it replaces")
+    a.add_argument("--method", help="editor to route to (default: ike)")
+    edit_sub.add_parser("list", help="every edit with its status")
+    u = edit_sub.add_parser("undo", help="revert one edit")
+    u.add_argument("id")
+    p.set_defaults(fn=cmd_edit)
+
+    p = sub.add_parser("memory", help="memory store maintenance")
+    p.add_argument("memory_command", choices=["rebuild"])
+    p.set_defaults(fn=cmd_memory)
 
     p = sub.add_parser("bench", help="speed and memory benchmarks (results in bench/results/)")
     p.add_argument("which", nargs="*", default=["all"])

@@ -10,7 +10,23 @@ from .errors import UserError
 from .evaluate import NoEdit
 from .model import LocalLLM
 
-BUILDERS: dict[str, Callable[[LocalLLM, Path], object]] = {"none": lambda llm, workdir: NoEdit()}
+class Resources:
+    """What editors are built with: a working folder and one shared memory store, made on first use."""
+
+    def __init__(self, workdir: Path):
+        self.workdir = Path(workdir)
+        self._memory = None
+
+    @property
+    def memory(self):
+        if self._memory is None:
+            from .memory import ChromaMemory
+
+            self._memory = ChromaMemory(self.workdir / "chroma")
+        return self._memory
+
+
+BUILDERS: dict[str, Callable[[LocalLLM, Resources], object]] = {"none": lambda llm, res: NoEdit()}
 
 
 def register(name: str):
@@ -20,39 +36,33 @@ def register(name: str):
     return wrap
 
 
-def build_editor(name: str, llm: LocalLLM, workdir: Path | None = None):
+def build_editor(name: str, llm: LocalLLM, resources: Resources | None = None):
     if name not in BUILDERS:
         raise UserError(f"unknown method {name!r}; choose one of {', '.join(sorted(BUILDERS))}")
-    workdir = Path(workdir or tempfile.mkdtemp(prefix=f"kme-{name}-"))
-    return BUILDERS[name](llm, workdir)
+    resources = resources or Resources(Path(tempfile.mkdtemp(prefix=f"kme-{name}-")))
+    return BUILDERS[name](llm, resources)
 
 
 def _prompts_dir(llm: LocalLLM) -> Path:
     return Path(llm.settings.prompts_dir)
 
 
-def _memory(workdir: Path):
-    from .memory import ChromaMemory
-
-    return ChromaMemory(workdir / "chroma")
-
-
 @register("ike")
-def _ike(llm, workdir):
+def _ike(llm, res):
     from editors.ike import IKE
 
-    return IKE(_memory(workdir), _prompts_dir(llm))
+    return IKE(res.memory, _prompts_dir(llm))
 
 
 @register("memprompt")
-def _memprompt(llm, workdir):
+def _memprompt(llm, res):
     from editors.memprompt import MemPrompt
 
-    return MemPrompt(_memory(workdir), _prompts_dir(llm))
+    return MemPrompt(res.memory, _prompts_dir(llm))
 
 
 @register("language_patch")
-def _language_patch(llm, workdir):
+def _language_patch(llm, res):
     from editors.language_patch import LanguagePatch
 
-    return LanguagePatch(_memory(workdir), _prompts_dir(llm))
+    return LanguagePatch(res.memory, _prompts_dir(llm))
