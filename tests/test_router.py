@@ -1,0 +1,42 @@
+"""The router on the labelled set of corrections, and on single cases a user would type."""
+from pathlib import Path
+
+import pytest
+
+from kme_chat.errors import UserError
+from kme_chat.router import complete_form, route_correction
+from kme_chat.router_eval import router_accuracy
+
+CASES = Path(__file__).parent / "data" / "router_cases.jsonl"
+
+
+def test_labelled_set_meets_the_bar():
+    result = router_accuracy(CASES)
+    assert result["n"] >= 60
+    assert result["route_accuracy"] >= 0.90, result["misses"]
+    assert result["exact_accuracy"] >= 0.85, result["misses"]
+
+
+def test_fact_feedback_rule_and_junk():
+    fact = route_correction("What is the capital of Italy?", "Il Coriobella", "No, the capital of Italy is Rome")
+    assert fact.route == ["ike"] and (fact.edit.subject, fact.edit.target_new) == ("Italy", "Rome")
+    assert fact.edit.target_true == "Il Coriobella"
+    weights = route_correction("What is the capital of Italy?", "x", "Rome", weights="rome")
+    assert weights.route == ["ike", "rome"]
+    assert route_correction("What is a bank?", "", "I meant the river bank").route == ["memprompt"]
+    rule = route_correction("How much is it?", "", "If I ask about prices, answer in euros")
+    assert rule.route == ["language_patch"] and rule.edit.condition == "I ask about prices"
+    assert route_correction("Hi", "", "thanks!").edit is None
+
+
+def test_unreadable_fact_falls_back_to_a_form():
+    routed = route_correction("Tell me something", "", "zorblax")
+    assert routed.method == "form" and routed.missing
+    done = complete_form(routed, "Zorblax", "{} is a", "planet")
+    assert done.edit.prompt == "Zorblax is a" and done.edit.target_new == "planet"
+
+
+@pytest.mark.parametrize("text, message", [("", "empty"), ("x" * 20_000, "too long"), (b"\xff", "UTF-8")])
+def test_bad_corrections_are_refused(text, message):
+    with pytest.raises(UserError, match=message):
+        route_correction("What is the capital of Italy?", "", text)
