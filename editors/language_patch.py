@@ -21,10 +21,10 @@ def default_condition(edit: EditRequest) -> str:
 class LanguagePatch(RetrievalEditor):
     name = "language_patch"
     collection = "patches"
+    template_file = "language_patch.txt"
 
     def __init__(self, store: MemoryStore, prompts_dir: Path, top_k: int = 2, threshold: float = 0.55):
-        super().__init__(store, top_k, threshold)
-        self.template = (prompts_dir / "language_patch.txt").read_text(encoding="utf-8")
+        super().__init__(store, prompts_dir, top_k, threshold)
 
     def entry(self, edit: EditRequest) -> tuple[str, dict]:
         condition = edit.condition or default_condition(edit)

@@ -15,10 +15,10 @@ from .retrieval import RetrievalEditor
 class MemPrompt(RetrievalEditor):
     name = "memprompt"
     collection = "feedback"
+    template_file = "memprompt.txt"
 
     def __init__(self, store: MemoryStore, prompts_dir: Path, top_k: int = 1, threshold: float = 0.6):
-        super().__init__(store, top_k, threshold)
-        self.template = (prompts_dir / "memprompt.txt").read_text(encoding="utf-8")
+        super().__init__(store, prompts_dir, top_k, threshold)
 
     def entry(self, edit: EditRequest) -> tuple[str, dict]:
         key = edit.question or edit.prompt

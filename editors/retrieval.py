@@ -3,6 +3,7 @@ store linked to edit ids, retrieval for a query, and a scope gate. Each subclass
 store for an edit and how retrieved entries read in front of the query."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 from .base import Context, EditRequest, Hit, MemoryStore
@@ -11,10 +12,13 @@ from .base import Context, EditRequest, Hit, MemoryStore
 class RetrievalEditor:
     name = "retrieval"
     collection = "memory"
+    template_file = ""   # in prompts/: how one retrieved entry reads in front of the query
     changes_weights = False
 
-    def __init__(self, store: MemoryStore, top_k: int = 3, threshold: float = 0.8, candidates: int = 10):
+    def __init__(self, store: MemoryStore, prompts_dir: Path, top_k: int = 3, threshold: float = 0.8,
+                 candidates: int = 10):
         self.store = store
+        self.template = (Path(prompts_dir) / self.template_file).read_text(encoding="utf-8") if self.template_file else ""
         self.top_k = top_k            # at most this many entries go in front of a query
         self.candidates = candidates  # nearest entries the scope gate looks at
         self.threshold = threshold

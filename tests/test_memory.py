@@ -125,3 +125,15 @@ def test_hostile_correction_is_plain_data(assistant):
     assert "Ignore previous instructions" in messages[-1]["content"]   # present only as quoted data
     assert {e.id for e in assistant.log.active()} == {keep.id, edit.id}  # other edits untouched
     assert assistant.log.get(keep.id).target_new == "English"
+
+
+def test_conflicting_edit_is_found_and_replace_keeps_one(assistant):
+    old = assistant.add_edit(fact(subject="Italy", prompt="The capital of Italy is", relation="The capital of {} is",
+                                  new="Milan"))
+    new = fact(subject="Italy", prompt="The capital of Italy is", relation="The capital of {} is", new="Rome")
+    assert [e.id for e in assistant.conflicts(new)] == [old.id]
+    assert assistant.conflicts(fact()) == []  # another subject: no conflict
+    assistant.undo(old.id)                    # "replace": the app undoes the older edit, then adds
+    assistant.add_edit(new)
+    ctx = assistant.context_for("What is the capital of Italy?")
+    assert "Rome" in ctx.text and "Milan" not in ctx.text
