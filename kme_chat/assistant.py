@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ROUTES = {"fact": ["ike"], "feedback": ["memprompt"], "rule": ["language_patch"]}
 MEMORY_EDITORS = ("language_patch", "memprompt", "ike")  # the order their context is shown
+WEIGHT_EDITORS = ("rome", "memit")
 LIMITS = {"subject": 200, "relation": 300, "prompt": 500, "target_new": 200, "target_true": 200,
           "question": 2000, "note": 1000, "condition": 500}
 
@@ -95,11 +96,20 @@ class Assistant:
     def add_edit(self, edit: Edit) -> Edit:
         edit = validate_edit(edit)
         edit.routes = list(edit.routes or DEFAULT_ROUTES[edit.kind])
-        editors = [self.editor(name) for name in edit.routes]  # unknown route: refused before saving
+        editors = [self.editor(name) for name in edit.routes]  # unknown route: refused before anything
         with self._edit_lock:
-            self.log.add(edit)  # committed: the edit is saved from here on
-            for editor in editors:
-                editor.apply([edit.request()])
+            done = []
+            try:  # apply first: a refused weight edit must not leave a saved edit behind
+                for editor in editors:
+                    editor.apply([edit.request()])
+                    done.append(editor)
+                self.log.add(edit)  # committed: the edit is saved from here on
+            except BaseException as exc:
+                for editor in reversed(done):
+                    editor.revert([edit.request()])
+                if isinstance(exc, ValueError) and not isinstance(exc, UserError):
+                    raise UserError(str(exc)) from None
+                raise
         return edit
 
     def undo(self, edit_id: str) -> Edit:
@@ -118,9 +128,14 @@ class Assistant:
                 if e.kind == "fact" and (e.subject.lower(), (e.relation or e.prompt).lower()) == key]
 
     def reconcile(self) -> dict:
-        """Brings each memory editor in line with the log (the source of truth)."""
+        """Brings every editor in line with the log (the source of truth): memory entries are
+        restored or removed, and active weight edits are added back from their saved factors."""
         active = self.log.active()
         counts = {}
+        for edit in active:
+            for name in edit.routes:
+                if name in WEIGHT_EDITORS and not self.editor(name).restore(edit.request()):
+                    log.warning("edit %s: weight factors missing or already applied", edit.id)
         for name in MEMORY_EDITORS:
             wanted = {e.id: e for e in active if name in e.routes}
             editor = self.editor(name)

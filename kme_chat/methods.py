@@ -66,3 +66,35 @@ def _language_patch(llm, res):
     from editors.language_patch import LanguagePatch
 
     return LanguagePatch(res.memory, _prompts_dir(llm))
+
+
+def _weight_parts(llm, res):
+    from editors.weights.hparams import hparams_for
+    from editors.weights.layer_stats import CovarianceCache
+
+    hp = hparams_for(llm.model.config.model_type, llm.num_layers)
+    if getattr(res, "_stats", None) is None:
+        from .config import REPO_ROOT
+
+        res._stats = CovarianceCache(llm.model, llm.tokenizer, llm.settings.cache_path / "stats", llm.fingerprint,
+                                     hp.stats_sequences, hp.stats_tokens,
+                                     text_folder=REPO_ROOT.parent / "shared" / "data")
+    return hp, res._stats
+
+
+@register("rome")
+def _rome(llm, res):
+    from editors.rome import ROME
+
+    hp, stats = _weight_parts(llm, res)
+    return ROME(llm.model, llm.tokenizer, hp, stats, res.workdir / "deltas", llm.lock)
+
+
+@register("memit")
+def _memit(llm, res):
+    from editors.memit import MEMIT
+    from editors.weights.hparams import MEMITHyperParams
+
+    hp, stats = _weight_parts(llm, res)
+    return MEMIT(llm.model, llm.tokenizer, MEMITHyperParams(**{**hp.__dict__}), stats, res.workdir / "deltas",
+                 llm.lock)

@@ -1,0 +1,114 @@
+"""ROME (Meng et al. 2022): one fact written into one MLP down-projection as a rank-one update.
+
+Steps, one module each under editors/weights/: C from layer_stats, k* from compute_key, v* from
+compute_value, (u, v) from rank_one. The key used in the closed form is the same averaged k* that
+the value was optimised against (the r-ROME correction), so sequential edits stay consistent.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .base import EditRequest
+from .weights import deltas
+from .weights.compute_key import EditInputError, compute_key
+from .weights.compute_value import compute_delta
+from .weights.hparams import ROMEHyperParams
+from .weights.layer_stats import CovarianceCache, sample_text
+from .weights.rank_one import rank_one_update, regularised_inverse
+
+
+class WeightEditor:
+    """What ROME and MEMIT share: factors per edit, applied under the model's lock, kept on disk."""
+    name = "weights"
+    changes_weights = True
+
+    def __init__(self, model, tokenizer, hp: ROMEHyperParams, stats: CovarianceCache,
+                 delta_dir: Path | None = None, lock=None):
+        self.model, self.tokenizer, self.hp, self.stats = model, tokenizer, hp, stats
+        self.delta_dir = Path(delta_dir) if delta_dir else None
+        self.lock = lock or contextlib.nullcontext()
+        self.applied: dict[str, deltas.Factors] = {}
+        self._prefixes: list[str] | None = None
+        self._c_inv: dict[int, torch.Tensor] = {}
+
+    def prefixes(self) -> list[str]:
+        if self._prefixes is None:
+            written = sample_text(self.model, self.tokenizer, self.hp.prefix_count - 1, self.hp.prefix_tokens, seed=1)
+            self._prefixes = [""] + [" ".join(t.split()) + ". " for t in written]
+        return self._prefixes
+
+    def c_inv(self, layer: int) -> torch.Tensor:
+        if layer not in self._c_inv:
+            self._c_inv[layer] = regularised_inverse(self.stats.get([layer])[layer], self.hp.stats_ridge)
+        return self._c_inv[layer]
+
+    def _file(self, edit_id: str) -> Path | None:
+        return self.delta_dir / f"{edit_id}.safetensors" if self.delta_dir else None
+
+    def _store(self, edit_id: str, factors: deltas.Factors) -> None:
+        if not deltas.is_finite(factors):
+            raise EditInputError("the computed update is not finite (NaN/inf); nothing was changed")
+        if self._file(edit_id):
+            deltas.save(self._file(edit_id), factors)
+        with self.lock:
+            deltas.add(self.model, factors)
+        self.applied[edit_id] = factors
+
+    def apply(self, edits: Sequence[EditRequest]) -> None:
+        raise NotImplementedError
+
+    def revert(self, edits: Sequence[EditRequest]) -> None:
+        for edit in edits:
+            factors = self.applied.pop(edit.id, None)
+            path = self._file(edit.id)
+            if factors is None and path and path.is_file():
+                factors = deltas.load(path)
+            if factors is not None:
+                with self.lock:
+                    deltas.subtract(self.model, factors)
+            if path and path.is_file():
+                path.unlink()
+
+    def restore(self, edit: EditRequest) -> bool:
+        """Re-adds a persisted edit on start; False when its factors are missing."""
+        path = self._file(edit.id)
+        if edit.id in self.applied or not path or not path.is_file():
+            return False
+        factors = deltas.load(path)
+        with self.lock:
+            deltas.add(self.model, factors)
+        self.applied[edit.id] = factors
+        return True
+
+    def context_for(self, query: str):
+        return None  # weight edits change the model itself, not the prompt
+
+
+class ROME(WeightEditor):
+    name = "rome"
+
+    def compute_one(self, edit: EditRequest) -> deltas.Factors:
+        layer, hp = self.hp.layer, self.hp
+        prefixes = self.prefixes()
+        key = compute_key(self.model, self.tokenizer, layer, edit.prompt, edit.subject, prefixes)
+        weight = self.model.model.layers[layer].mlp.down_proj.weight.detach()
+        w_k = weight @ key
+        texts = [p + edit.prompt for p in prefixes]
+        delta = compute_delta(self.model, self.tokenizer, layer, texts, f"{edit.subject} is a", edit.subject,
+                              edit.target_new, w_k, hp)
+        u, v = rank_one_update(weight, self.c_inv(layer), key, w_k + delta)
+        return {layer: (u, v)}
+
+    def apply(self, edits: Sequence[EditRequest]) -> None:
+        for edit in edits:  # one at a time, each computed on the model with the previous ones in
+            self._store(edit.id, self.compute_one(edit))
+
+    def describe(self, edit: EditRequest) -> str:
+        return f"rome: rank-one update of layer {self.hp.layer} down_proj"
+
+
+__all__ = ["ROME", "WeightEditor", "EditInputError"]

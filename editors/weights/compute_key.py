@@ -1,0 +1,43 @@
+"""k*: the input to the edited down-projection at the subject's last token, averaged over a few
+short prefixes so the key stands for the subject in many contexts (ROME §3.1, "compute_u")."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from .hooks import thread_hook
+
+
+class EditInputError(ValueError):
+    """The edit cannot be made as asked (subject not in prompt, target too long, …)."""
+
+
+def subject_last_token(tokenizer, text: str, subject: str) -> int:
+    """Index of the last token that overlaps the subject's last occurrence in `text`."""
+    start = text.lower().rfind(subject.lower())
+    if start < 0 or not subject.strip():
+        raise EditInputError(f"the subject {subject!r} does not occur in the prompt {text!r}")
+    end = start + len(subject)
+    offsets = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
+    last = [i for i, (a, b) in enumerate(offsets) if a < end and b > start]
+    if not last:
+        raise EditInputError(f"the subject {subject!r} could not be located in the tokens of {text!r}")
+    return last[-1]
+
+
+@torch.no_grad()
+def compute_key(model, tokenizer, layer: int, prompt: str, subject: str, prefixes: Sequence[str]) -> torch.Tensor:
+    texts = [p + prompt for p in prefixes]
+    keys = []
+    captured = {}
+
+    def grab(mod, args, output=None):
+        captured["k"] = args[0].detach()
+
+    with thread_hook(model.model.layers[layer].mlp.down_proj, grab, kind="pre"):
+        for text in texts:
+            idx = subject_last_token(tokenizer, text, subject)
+            model(**tokenizer(text, return_tensors="pt"))
+            keys.append(captured["k"][0, idx])
+    return torch.stack(keys).mean(0)

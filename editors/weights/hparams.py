@@ -1,0 +1,33 @@
+"""Hyperparameters as a dataclass per model family; values measured on SmolLM2-135M (README)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ROMEHyperParams:
+    layer: int = 4                  # which MLP down-projection to edit (see README: layer sweep)
+    prefix_count: int = 4           # "" + model-written prefixes the key is averaged over
+    prefix_tokens: int = 6
+    v_steps: int = 25               # optimisation of the value vector
+    v_lr: float = 0.5
+    v_weight_decay: float = 0.01
+    kl_factor: float = 0.0625       # keeps "{subject} is a" essence unchanged
+    clamp_norm: float = 4.0         # |delta| <= clamp_norm * |W k*|
+    max_target_tokens: int = 24
+    stats_sequences: int = 256      # covariance sample: self-generated text
+    stats_tokens: int = 96
+    stats_ridge: float = 1e-3       # C + ridge * mean(diag C) * I keeps C invertible
+
+
+@dataclass
+class MEMITHyperParams(ROMEHyperParams):
+    layers: list[int] = field(default_factory=lambda: [2, 3, 4, 5, 6])
+    mom2_weight: float = 15000.0    # lambda in (lambda C + K K^T)
+
+
+def hparams_for(model_type: str, num_layers: int) -> ROMEHyperParams:
+    """Per-model defaults; other llama-like models scale the layer with depth."""
+    if model_type == "llama" and num_layers == 30:
+        return ROMEHyperParams()
+    return ROMEHyperParams(layer=max(1, round(num_layers * 4 / 30)))

@@ -1,0 +1,139 @@
+"""ROME: the algebra on a tiny random Llama, then real edits on the packaged model."""
+import pytest
+import torch
+
+from editors.base import EditRequest
+from editors.weights import deltas
+from editors.weights.compute_key import EditInputError
+from editors.weights.rank_one import rank_one_update, regularised_inverse
+
+
+def test_rank_one_update_maps_key_to_value_and_spares_c_orthogonal_keys():
+    torch.manual_seed(0)
+    w = torch.randn(16, 48)
+    samples = torch.randn(500, 48) * torch.linspace(0.2, 2.0, 48)
+    c = samples.T @ samples / 500
+    c_inv = regularised_inverse(c, 0.0)
+    key, value = torch.randn(48), torch.randn(16)
+    u, v = rank_one_update(w, c_inv, key, value)
+    w_new = w + torch.outer(u, v)
+    assert torch.allclose(w_new @ key, value, atol=1e-4)
+    other = torch.randn(48)
+    other -= (v @ other) / (v @ v) * v          # (C⁻¹k*)ᵀ other = 0
+    assert torch.allclose(w_new @ other, w @ other, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def tiny(llm):
+    """A random 4-layer Llama with the real tokenizer: fast enough for exact algebra checks."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=llm.tokenizer.vocab_size + 20, hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2)
+    return LlamaForCausalLM(config).eval()
+
+
+def tiny_rome(tiny, llm, tmp_path):
+    from editors.rome import ROME
+    from editors.weights.hparams import ROMEHyperParams
+    from editors.weights.layer_stats import CovarianceCache
+
+    hp = ROMEHyperParams(layer=1, prefix_count=2, prefix_tokens=3, v_steps=5)
+    stats = CovarianceCache(tiny, llm.tokenizer, tmp_path / "stats", "tiny", 8, 8)
+    return ROME(tiny, llm.tokenizer, hp, stats, tmp_path / "deltas")
+
+
+def test_rome_on_a_tiny_llama_hits_its_value_and_undoes_exactly(tiny, llm, tmp_path):
+    rome = tiny_rome(tiny, llm, tmp_path)
+    original = {k: v.clone() for k, v in tiny.state_dict().items()}
+    edit = EditRequest("t1", "Danielle Darrieux", "The mother tongue of Danielle Darrieux is", "English", "French")
+    rome.apply([edit])
+    (layer, (u, v)), = rome.applied["t1"].items()
+    from editors.weights.compute_key import compute_key
+
+    key = compute_key(tiny, llm.tokenizer, layer, edit.prompt, edit.subject, rome.prefixes())
+    w_before = original[f"model.layers.{layer}.mlp.down_proj.weight"]
+    assert torch.allclose(tiny.model.layers[layer].mlp.down_proj.weight @ key, w_before @ key + u * (v @ key), atol=1e-4)
+    assert (tmp_path / "deltas" / "t1.safetensors").is_file()
+    rome.revert([edit])
+    for name, tensor in tiny.state_dict().items():
+        assert torch.allclose(tensor, original[name], atol=1e-6), name
+    assert not (tmp_path / "deltas" / "t1.safetensors").exists()
+
+
+@pytest.mark.parametrize("edit, message", [
+    (EditRequest("b1", "Nobody", "The capital of Italy is", "Rome"), "does not occur"),
+    (EditRequest("b2", "Italy", "The capital of Italy is", "   "), "empty"),
+    (EditRequest("b3", "Italy", "The capital of Italy is", "word " * 200), "at most"),
+])
+def test_bad_weight_edits_raise_and_leave_the_model_unchanged(tiny, llm, tmp_path, edit, message):
+    rome = tiny_rome(tiny, llm, tmp_path)
+    original = {k: v.clone() for k, v in tiny.state_dict().items()}
+    with pytest.raises(EditInputError, match=message):
+        rome.apply([edit])
+    assert all(torch.equal(t, original[n]) for n, t in tiny.state_dict().items())
+
+
+def test_nan_during_optimisation_is_refused(tiny, llm, tmp_path):
+    rome = tiny_rome(tiny, llm, tmp_path)
+    rome.hp.kl_factor = float("nan")  # the loss turns NaN on the first step
+    original = {k: v.clone() for k, v in tiny.state_dict().items()}
+    with pytest.raises(EditInputError, match="NaN|not finite"):
+        rome.apply([EditRequest("n1", "Italy", "The capital of Italy is", "Milan")])
+    assert all(torch.equal(t, original[n]) for n, t in tiny.state_dict().items())
+
+
+@pytest.mark.slow
+def test_rome_edit_on_the_packaged_model_persists_and_holds_when_quantised(llm, tmp_path):
+    from kme_chat.assistant import Assistant
+    from kme_chat.edit_log import Edit
+
+    settings = llm.settings.with_overrides(data_dir=str(tmp_path / "d"))
+    prompt = "The mother tongue of Danielle Darrieux is"
+    ids = llm.tokenizer(prompt, return_tensors="pt")
+    base_weight = llm.down_proj(4).weight.detach().clone()
+    a = Assistant.open(settings, llm)
+    edit = a.add_edit(Edit(subject="Danielle Darrieux", prompt=prompt, target_new="English", target_true="French",
+                           routes=["rome"]))
+    new, old = llm.logprob([prompt] * 2, ["English", "French"])
+    assert new > old                                           # efficacy on the float model
+    assert llm.complete(prompt, 3).strip().startswith("English")
+    with torch.no_grad():                                      # ... and on the quantised chat view
+        out = llm.chat_model.generate(**ids, max_new_tokens=3, do_sample=False, pad_token_id=llm.tokenizer.pad_token_id)
+    assert llm.tokenizer.decode(out[0, ids["input_ids"].shape[1]:]).strip().startswith("English")
+    with torch.no_grad():
+        edited_logits = llm.model(**ids).logits
+    # a "restart": weights back to the base, then a new Assistant on the same data dir re-adds the delta
+    for editor in a.editors.values():
+        if hasattr(editor, "applied"):
+            for factors in editor.applied.values():
+                deltas.subtract(llm.model, factors)
+    assert torch.allclose(llm.down_proj(4).weight, base_weight, atol=1e-6)
+    b = Assistant.open(settings, llm)
+    with torch.no_grad():
+        assert torch.allclose(llm.model(**ids).logits, edited_logits, atol=1e-5)
+    b.undo(edit.id)
+    assert torch.allclose(llm.down_proj(4).weight, base_weight, atol=1e-6)
+
+
+def test_memit_batch_on_a_tiny_llama_applies_and_undoes_each_edit_exactly(tiny, llm, tmp_path):
+    from editors.memit import MEMIT
+    from editors.weights.hparams import MEMITHyperParams
+    from editors.weights.layer_stats import CovarianceCache
+
+    hp = MEMITHyperParams(layers=[1, 2], prefix_count=2, prefix_tokens=3, v_steps=5, mom2_weight=10.0)
+    memit = MEMIT(tiny, llm.tokenizer, hp, CovarianceCache(tiny, llm.tokenizer, tmp_path / "s", "tiny", 8, 8),
+                  tmp_path / "deltas")
+    original = {k: v.clone() for k, v in tiny.state_dict().items()}
+    edits = [EditRequest("m1", "Danielle Darrieux", "The mother tongue of Danielle Darrieux is", "English"),
+             EditRequest("m2", "Toko Yasuda", "Toko Yasuda plays the instrument", "piano")]
+    memit.apply(edits)
+    assert set(memit.applied) == {"m1", "m2"} and set(memit.applied["m1"]) == {1, 2}
+    changed = [n for n, t in tiny.state_dict().items() if not torch.allclose(t, original[n])]
+    assert changed == ["model.layers.1.mlp.down_proj.weight", "model.layers.2.mlp.down_proj.weight"]
+    memit.revert([edits[0]])            # one edit of the batch out, the other stays
+    assert "m2" in memit.applied and (tmp_path / "deltas" / "m2.safetensors").is_file()
+    memit.revert([edits[1]])
+    for name, tensor in tiny.state_dict().items():
+        assert torch.allclose(tensor, original[name], atol=1e-6), name
