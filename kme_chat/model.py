@@ -9,6 +9,7 @@ Two views of one model:
 from __future__ import annotations
 
 import copy
+import gc
 import hashlib
 import importlib.util
 import logging
@@ -106,7 +107,7 @@ def quantise_for_chat(model: nn.Module, method: str, float_dir: Path) -> nn.Modu
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            chat = torch.ao.quantization.quantize_dynamic(chat, spec, dtype=torch.qint8)
+            chat = torch.ao.quantization.quantize_dynamic(chat, spec, dtype=torch.qint8, inplace=True)
     elif method == "bnb-nf4":
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
@@ -121,6 +122,7 @@ def quantise_for_chat(model: nn.Module, method: str, float_dir: Path) -> nn.Modu
     for chat_layer, layer in zip(chat.model.layers, model.model.layers):
         chat_layer.mlp.down_proj = layer.mlp.down_proj
     chat.eval()
+    gc.collect()  # the replaced float copies
     return chat
 
 
