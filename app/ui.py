@@ -165,9 +165,8 @@ def build(assistant: Assistant) -> gr.Blocks:
                 still_there(info, history)
                 if routed is None or routed.edit is None:
                     raise UserError("nothing to commit: preview a correction first")
-                if routed.method == "form" or routed.edit.kind == "fact":
-                    if routed.method == "form":
-                        routed = complete_form(routed, subject, relation, target)
+                if routed.method == "form":
+                    routed = complete_form(routed, subject, relation, target)
                 progress(0.05, desc="locality probes before the edit")
                 probes.before = answer_probes(assistant, probes.prompts)
                 edit = routed.edit

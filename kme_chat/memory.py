@@ -72,7 +72,8 @@ class ChromaMemory:
         self._col(collection).delete(where={"edit_id": edit_id})
 
     def delete_all(self, collection: str) -> None:
-        self.client.delete_collection(collection) if collection in [c.name for c in self.client.list_collections()] else None
+        if collection in [c.name for c in self.client.list_collections()]:
+            self.client.delete_collection(collection)
         self._collections.pop(collection, None)
 
     def count(self, collection: str) -> int:

@@ -16,6 +16,7 @@ class Resources:
     def __init__(self, workdir: Path):
         self.workdir = Path(workdir)
         self._memory = None
+        self.covariances = None  # weight editors share one CovarianceCache
 
     @property
     def memory(self):
@@ -73,13 +74,13 @@ def _weight_parts(llm, res):
     from editors.weights.layer_stats import CovarianceCache
 
     hp = hparams_for(llm.model.config.model_type, llm.num_layers)
-    if getattr(res, "_stats", None) is None:
+    if res.covariances is None:
         from .config import REPO_ROOT
 
-        res._stats = CovarianceCache(llm.model, llm.tokenizer, llm.settings.cache_path / "stats", llm.fingerprint,
-                                     hp.stats_sequences, hp.stats_tokens,
-                                     text_folder=REPO_ROOT.parent / "shared" / "data")
-    return hp, res._stats
+        res.covariances = CovarianceCache(llm.model, llm.tokenizer, llm.settings.cache_path / "stats", llm.fingerprint,
+                                            hp.stats_sequences, hp.stats_tokens,
+                                            text_folder=REPO_ROOT.parent / "shared" / "data")
+    return hp, res.covariances
 
 
 @register("rome")

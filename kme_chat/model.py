@@ -16,7 +16,6 @@ import logging
 import os
 import shutil
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -263,8 +262,3 @@ class LocalLLM:
         """The model's top token at each target position (the survey's locality comparison)."""
         return [logp.argmax(-1).tolist() for logp, _ in self._target_logits(prompts, targets)]
 
-
-def timed(fn, *args, **kwargs):
-    start = time.perf_counter()
-    result = fn(*args, **kwargs)
-    return result, time.perf_counter() - start

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 from . import prompts
 from .edit_log import Edit
-from .errors import UserError
 from .validation import clean_text
 
 MAX_CORRECTION_CHARS = 4000
@@ -207,5 +206,3 @@ def complete_form(routed: Routed, subject: str, relation: str, target: str) -> R
     edit.subject, edit.relation, edit.prompt, edit.target_new = subject, relation, prompt, target
     return Routed(edit, routed.route, routed.reason, "form")
 
-
-__all__ = ["Routed", "route_correction", "complete_form", "UserError"]
