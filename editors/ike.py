@@ -26,7 +26,7 @@ class IKE(RetrievalEditor):
     collection = "facts"
 
     def __init__(self, store: MemoryStore, prompts_dir: Path, demo_mix: dict[str, int] | None = None,
-                 top_k: int = 3, threshold: float = 0.8):
+                 top_k: int | None = None, threshold: float | None = None):
         super().__init__(store, prompts_dir, top_k, threshold)
         # How many demonstrations of each kind, each chosen by k-NN within its kind.
         self.demo_mix = demo_mix if demo_mix is not None else {"retain": 1, "update": 4, "copy": 1}

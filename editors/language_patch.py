@@ -6,10 +6,9 @@ input and condition with a lexical check on the entity the condition names.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
-from .base import Context, EditRequest, Hit, MemoryStore
+from .base import Context, EditRequest, Hit
 from .retrieval import RetrievalEditor
 from .scope import mentions
 
@@ -22,9 +21,8 @@ class LanguagePatch(RetrievalEditor):
     name = "language_patch"
     collection = "patches"
     template_file = "language_patch.txt"
-
-    def __init__(self, store: MemoryStore, prompts_dir: Path, top_k: int = 2, threshold: float = 0.55):
-        super().__init__(store, prompts_dir, top_k, threshold)
+    top_k = 2
+    threshold = 0.55
 
     def entry(self, edit: EditRequest) -> tuple[str, dict]:
         condition = edit.condition or default_condition(edit)

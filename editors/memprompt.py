@@ -5,10 +5,9 @@ front of it. Scope is similarity of questions alone, as in the paper.
 """
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Sequence
 
-from .base import Context, EditRequest, Hit, MemoryStore
+from .base import Context, EditRequest, Hit
 from .retrieval import RetrievalEditor
 
 
@@ -16,9 +15,8 @@ class MemPrompt(RetrievalEditor):
     name = "memprompt"
     collection = "feedback"
     template_file = "memprompt.txt"
-
-    def __init__(self, store: MemoryStore, prompts_dir: Path, top_k: int = 1, threshold: float = 0.6):
-        super().__init__(store, prompts_dir, top_k, threshold)
+    top_k = 1
+    threshold = 0.6
 
     def entry(self, edit: EditRequest) -> tuple[str, dict]:
         key = edit.question or edit.prompt

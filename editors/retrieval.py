@@ -14,14 +14,18 @@ class RetrievalEditor:
     collection = "memory"
     template_file = ""   # in prompts/: how one retrieved entry reads in front of the query
     changes_weights = False
+    top_k = 3             # at most this many entries go in front of a query
+    threshold = 0.8       # the scope gate's cut-off (each editor's own measured default)
+    candidates = 10       # nearest entries the scope gate looks at
 
-    def __init__(self, store: MemoryStore, prompts_dir: Path, top_k: int = 3, threshold: float = 0.8,
-                 candidates: int = 10):
+    def __init__(self, store: MemoryStore, prompts_dir: Path, top_k: int | None = None,
+                 threshold: float | None = None):
         self.store = store
         self.template = (Path(prompts_dir) / self.template_file).read_text(encoding="utf-8") if self.template_file else ""
-        self.top_k = top_k            # at most this many entries go in front of a query
-        self.candidates = candidates  # nearest entries the scope gate looks at
-        self.threshold = threshold
+        if top_k is not None:
+            self.top_k = top_k
+        if threshold is not None:
+            self.threshold = threshold
 
     # -- what a subclass defines ---------------------------------------------------------------
     def entry(self, edit: EditRequest) -> tuple[str, dict]:

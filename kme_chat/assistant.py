@@ -1,8 +1,10 @@
 """The assistant: model, chat, edit log, memory store and editors, wired once.
 
-Adding an edit: validate -> write it to the log (committed: from here on it is "saved") ->
-apply it with each editor on its route. On start, `reconcile` re-applies whatever the log says is
-active and an editor lacks (a crash between commit and apply), and drops what the log reverted.
+Adding an edit: validate -> apply it with each editor on its route (a refused weight edit undoes
+the others) -> write it to the log (committed: from here on it is "saved"). On start, `reconcile`
+brings every editor in line with the log: it drops memory entries of edits that were applied but
+never committed (a crash in between), restores any the store lacks, and re-adds active weight
+factors.
 """
 from __future__ import annotations
 
