@@ -100,7 +100,11 @@ def build(assistant: Assistant) -> gr.Blocks:
                                             label="Probe prompts (one per line)")
                     probe_btn = gr.Button("Run probes now", elem_id="run-probes")
                 with gr.Tab("Multi-hop check"):
-                    hop_q = gr.Textbox(label="Multi-hop question", elem_id="hop-question")
+                    hop_q = gr.Textbox(label="Multi-hop question", elem_id="hop-question",
+                                       placeholder="e.g. What is the capital of the country the author of X is from?")
+                    hop_method = gr.Radio([("fact chain (follows stored facts)", "fact_chain"),
+                                           ("MeLLo (the model decomposes; slow)", "mello")],
+                                          value="fact_chain", label="Method", elem_id="hop-method")
                     hop_btn = gr.Button("Check", elem_id="hop-check")
                     hop_md = gr.Markdown(elem_id="hop-chain")
 
@@ -210,16 +214,31 @@ def build(assistant: Assistant) -> gr.Blocks:
 
         probe_btn.click(on_probes, [probe_text], [probes_table, drift_md])
 
-        def on_multihop(question):
-            if not hasattr(assistant, "multihop"):
-                return "Multi-hop checking (MeLLo) is not available in this build."
+        def on_multihop(question, method, progress=gr.Progress()):
+            progress(0, desc="answering hop by hop")
             try:
-                return assistant.multihop(question)
+                return chain_markdown(assistant.multihop(question, method))
             except UserError as exc:
                 return f"⚠️ {_esc(exc)}"
 
-        hop_btn.click(on_multihop, [hop_q], [hop_md])
+        hop_btn.click(on_multihop, [hop_q, hop_method], [hop_md])
     return demo
+
+
+def chain_markdown(result) -> str:
+    """The multi-hop answer and each hop: sub-question, what the model said, the stored fact used."""
+    lines = [f"**Answer:** {_esc(result.answer) or '(none)'}", ""]
+    if not result.hops:
+        lines.append("No stored fact is involved: this is the model's own answer, unchanged by any edit.")
+        return "\n".join(lines)
+    def cell(text: str) -> str:
+        return _esc(text).replace("|", "\\|").replace("\n", " ") or "—"
+
+    lines += ["| # | sub-question | model said | stored fact | answer |", "|---|---|---|---|---|"]
+    for i, hop in enumerate(result.hops, 1):
+        fact = f"{cell(hop.fact)} (`{hop.edit_id}`)" if hop.edit_id else "— (the model's own answer)"
+        lines.append(f"| {i} | {cell(hop.question)} | {cell(hop.generated)} | {fact} | {cell(hop.answer)} |")
+    return "\n".join(lines)
 
 
 def serve(settings: Settings) -> None:

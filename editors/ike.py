@@ -10,9 +10,8 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from .base import Context, EditRequest, Hit, MemoryStore
-from .retrieval import RetrievalEditor
-from .scope import in_scope
+from .base import Context, Hit, MemoryStore
+from .facts import FactMemory
 
 DEMO_COLLECTION = "ike_demos"
 
@@ -21,9 +20,8 @@ def load_demos(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-class IKE(RetrievalEditor):
+class IKE(FactMemory):
     name = "ike"
-    collection = "facts"
 
     def __init__(self, store: MemoryStore, prompts_dir: Path, demo_mix: dict[str, int] | None = None,
                  top_k: int | None = None, threshold: float | None = None):
@@ -38,12 +36,6 @@ class IKE(RetrievalEditor):
             store.delete_all(DEMO_COLLECTION)
             store.add(DEMO_COLLECTION, [f"demo{i}" for i in range(len(pool))],
                       [d["prompt"] for d in pool], pool)
-
-    def entry(self, edit: EditRequest) -> tuple[str, dict]:
-        return edit.fact, {"subject": edit.subject, "fact": edit.fact}
-
-    def accepts(self, query: str, hit: Hit) -> bool:
-        return in_scope(query, hit.metadata["subject"], hit.similarity, self.threshold)
 
     def demonstrations(self, query: str) -> list[dict]:
         chosen = []

@@ -23,6 +23,7 @@ from .validation import clean_text
 log = logging.getLogger(__name__)
 
 DEFAULT_ROUTES = {"fact": ["ike"], "feedback": ["memprompt"], "rule": ["language_patch"]}
+MULTIHOP_READERS = ("fact_chain", "mello")  # read the stored facts IKE writes; the first is the default
 MEMORY_EDITORS = ("language_patch", "memprompt", "ike")  # the order their context is shown
 WEIGHT_EDITORS = ("rome", "memit")
 LIMITS = {"subject": 200, "relation": 300, "prompt": 500, "target_new": 200, "target_true": 200,
@@ -166,6 +167,13 @@ class Assistant:
                 ids += found.edit_ids
                 names.append(name)
         return MemoryContext("\n".join(parts), ids, "+".join(names)) if parts else None
+
+    def multihop(self, question: str, method: str = MULTIHOP_READERS[0]):
+        """A multi-hop question answered over the stored facts, with the chain that led there."""
+        if method not in MULTIHOP_READERS:
+            raise UserError(f"unknown multi-hop method {method!r}; choose one of {', '.join(MULTIHOP_READERS)}")
+        question = clean_text(question, "question", self.settings.max_message_chars)
+        return self.editor(method).answer_multihop(question)
 
     def stream(self, question: str, history: Sequence[dict] = ()) -> Iterator[str]:
         return self.engine.stream(question, history)

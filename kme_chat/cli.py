@@ -1,4 +1,4 @@
-"""The `kme-chat` command: serve, chat, eval, bench, edit, memory."""
+"""The `kme-chat` command: serve, chat, eval, report, bench, edit, memory."""
 from __future__ import annotations
 
 import argparse
@@ -37,24 +37,28 @@ def cmd_serve(args, settings) -> int:
 
 def cmd_eval(args, settings) -> int:
     from .datasets import load_cases
-    from .evaluate import evaluate_edits, evaluate_multihop
-    from .methods import build_editor
+    from .methods import BUILDERS
     from .model import LocalLLM
+    from .report import Run, run_one, save
 
-    cases = load_cases(args.data, args.format, args.limit, args.offset)  # check the file before the slow load
-    llm = LocalLLM.load(settings)
-    editor = build_editor(args.method, llm)
-    if args.format == "mquake":
-        from .assistant import answer_with
-        result = evaluate_multihop(cases, editor, answer_with(llm, editor), _progress)
-    else:
-        result = evaluate_edits(llm, editor, cases, args.mode, _progress)
-    report = {"method": args.method, "format": args.format, "mode": args.mode, "data": str(args.data),
-              "n": len(cases), **result}
-    print(json.dumps({"metrics": report["metrics"], "timings": report["timings"]}, indent=2))
+    if args.method not in BUILDERS:
+        raise UserError(f"unknown method {args.method!r}; choose one of {', '.join(sorted(BUILDERS))}")
+    load_cases(args.data, args.format, 1)  # check the file before the slow model load
+    checkpoints = [int(n) for n in args.checkpoints.split(",")] if args.checkpoints else []
+    run = Run(args.method, args.format, args.limit, args.mode, checkpoints, args.sample, args.group,
+              args.questions, not args.no_single_hops, args.locality, args.offset)
+    result = run_one(run, LocalLLM.load(settings), settings, data_file=Path(args.data))
+    print(json.dumps({"metrics": result["metrics"], "timings": result["timings"]}, indent=2))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2))
+        save(result, Path(args.json))
+    return 0
+
+
+def cmd_report(args, settings) -> int:
+    from .report import run_report
+
+    path = run_report(settings, fresh=args.fresh, only=args.only)
+    print(f"report written to {path}")
     return 0
 
 
@@ -119,7 +123,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--mode", default="single", choices=["single", "sequential", "batch"])
     p.add_argument("--json", help="write the full result here")
+    p.add_argument("--checkpoints", help="sequential: also measure after these edit counts, e.g. 1,10,100")
+    p.add_argument("--sample", type=int, help="sequential: measure at most this many edits per checkpoint")
+    p.add_argument("--group", type=int, default=1, help="mquake: cases whose edits are stored together")
+    p.add_argument("--questions", type=int, help="mquake: ask only the first N questions of each case")
+    p.add_argument("--no-single-hops", action="store_true", help="mquake: skip the single-hop checks")
+    p.add_argument("--locality", type=int, default=0, help="mquake: unrelated questions asked as locality probes")
     p.set_defaults(fn=cmd_eval)
+
+    p = sub.add_parser("report", help="every method on fixed subsets -> bench/results/report.md (+ JSON, plot)")
+    p.add_argument("--fresh", action="store_true", help="run again even where a results file exists")
+    p.add_argument("--only", nargs="*", help="run only these (run names or methods); the report lists all")
+    p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("edit", help="add, list or undo edits")
     edit_sub = p.add_subparsers(dest="edit_command", required=True)

@@ -28,6 +28,7 @@ class Settings:
     data_dir: str = "kme-data"            # edit log, Chroma, weight deltas
     cache_dir: str = str(Path.home() / ".cache" / "kme-chat")  # float copy of the model, covariances
     prompts_dir: str = str(REPO_ROOT / "prompts")
+    shared_data: str = str(REPO_ROOT.parent / "shared" / "data")  # CounterFact, zsRE, MQuAKE, known facts
     host: str = "127.0.0.1"
     port: int = 7860
     max_new_tokens: int = 96

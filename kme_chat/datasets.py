@@ -28,6 +28,7 @@ class MultiHopCase:
     new_answer: str
     new_answer_aliases: list[str]
     new_single_hops: list[tuple[str, list[str]]]  # (question, accepted answers) after the edits
+    chain: list[str] = field(default_factory=list)  # ids of the edits along the question's path, in order
 
 
 def _counterfact(r: dict, i: int) -> EditCase:
@@ -58,8 +59,10 @@ def _mquake(r: dict, i: int) -> MultiHopCase:
             id=f"mq{r['case_id']}-{j}", subject=rw["subject"], prompt=rw["prompt"].format(rw["subject"]),
             target_new=rw["target_new"]["str"], target_true=rw["target_true"]["str"],
             relation=rw["prompt"], question=rw.get("question", ""))))
+    by_subject = {e.request.subject: e.request.id for e in edits}
+    path = [t[0] for t in r.get("orig", {}).get("new_triples_labeled", [])]
     return MultiHopCase(
-        case_id=str(r["case_id"]), edits=edits, questions=list(r["questions"]),
+        case_id=str(r["case_id"]), edits=edits, chain=[by_subject[s] for s in path if s in by_subject], questions=list(r["questions"]),
         answer=r["answer"], answer_aliases=list(r.get("answer_alias", [])),
         new_answer=r["new_answer"], new_answer_aliases=list(r.get("new_answer_alias", [])),
         new_single_hops=[(h["question"], [h["answer"], *h.get("answer_alias", [])]) for h in r.get("new_single_hops", [])],

@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import statistics
 import time
+from dataclasses import asdict
 from typing import Callable, Iterable, Protocol, Sequence
 
 from editors.base import EditRequest, Editor
+from editors.scope import mentions
 
 from .datasets import EditCase, MultiHopCase
 
@@ -99,11 +101,12 @@ class Evaluation:
                 prompts, answers = zip(*case.neighbourhood)
                 self.baseline[case.request.id] = self.scorer.teacher_forced_argmax(list(prompts), list(answers))
 
-    def measure(self, case: EditCase) -> dict:
+    def measure(self, case: EditCase, exact_match: bool = True) -> dict:
         r = case.request
         result = {"id": r.id, "efficacy": float(self._prefers_new([r.prompt], r)[0])}
-        continuation = self.scorer.complete(with_context(self.editor, r.prompt), max_new_tokens=8)
-        result["efficacy_em"] = float(normalise(continuation).startswith(normalise(r.target_new)))
+        if exact_match:
+            continuation = self.scorer.complete(with_context(self.editor, r.prompt), max_new_tokens=8)
+            result["efficacy_em"] = float(normalise(continuation).startswith(normalise(r.target_new)))
         para = self._prefers_new(r.paraphrases, r)
         if para:
             result["generality"] = sum(para) / len(para)
@@ -127,14 +130,24 @@ class Evaluation:
             self.progress("single", i + 1, len(cases))
         return rows
 
-    def run_sequential(self, cases: Sequence[EditCase]) -> list[dict]:
+    def run_sequential(self, cases: Sequence[EditCase], checkpoints: Sequence[int] = (),
+                       sample: int | None = None) -> list[dict]:
+        """All edits made one after another, then each measured. At each checkpoint n (a count of
+        edits made so far) up to `sample` of the first n edits, spread evenly, are measured too:
+        the curve of efficacy and locality as edits pile up."""
+        self.curve = []
         for i, case in enumerate(cases):
             self.edit_timer(self.editor.apply, [case.request])
             self.progress("editing", i + 1, len(cases))
+            if i + 1 in checkpoints and i + 1 < len(cases):
+                rows = [self.measure(c, exact_match=False) for c in spread(cases[:i + 1], sample)]
+                self.curve.append(curve_point(i + 1, rows))
+        final = spread(cases, sample)
         rows = []
-        for i, case in enumerate(cases):
+        for i, case in enumerate(final):
             rows.append(self.measure(case))
-            self.progress("measuring", i + 1, len(cases))
+            self.progress("measuring", i + 1, len(final))
+        self.curve.append(curve_point(len(cases), rows))
         self.editor.revert([c.request for c in reversed(cases)])
         return rows
 
@@ -148,18 +161,34 @@ class Evaluation:
         return rows
 
 
+def spread(items: Sequence, count: int | None) -> list:
+    """`count` items spread evenly over `items`, always including the last (the newest edit)."""
+    if not count or count >= len(items):
+        return list(items)
+    step = len(items) / count
+    return [items[len(items) - 1 - int(i * step)] for i in reversed(range(count))]
+
+
+def curve_point(edits: int, rows: list[dict]) -> dict:
+    return {"edits": edits, "measured": len(rows),
+            **{k: mean_of(rows, k) for k in ("efficacy", "generality", "locality") if mean_of(rows, k) is not None}}
+
+
 def mean_of(rows: list[dict], key: str) -> float | None:
     values = [row[key] for row in rows if key in row]
     return statistics.fmean(values) if values else None
 
 
 def evaluate_edits(scorer: Scorer, editor: Editor, cases: Sequence[EditCase], mode: str,
-                   progress=None) -> dict:
+                   progress=None, checkpoints: Sequence[int] = (), sample: int | None = None) -> dict:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     ev = Evaluation(scorer, editor, progress)
     ev.record_baseline(cases)
-    rows = {"single": ev.run_single, "sequential": ev.run_sequential, "batch": ev.run_batch}[mode](cases)
+    if mode == "sequential":
+        rows = ev.run_sequential(cases, checkpoints, sample)
+    else:
+        rows = {"single": ev.run_single, "batch": ev.run_batch}[mode](cases)
     metrics = {k: mean_of(rows, k) for k in ("efficacy", "efficacy_em", "generality", "locality")}
     if mode == "sequential":
         metrics["retainability"] = mean_of(rows[:-1], "efficacy") if len(rows) > 1 else metrics["efficacy"]
@@ -173,30 +202,79 @@ def evaluate_edits(scorer: Scorer, editor: Editor, cases: Sequence[EditCase], mo
         metrics["efficacy_single"] = single_eff
         ev.edit_timer = batch_timer
     timings = {**ev.edit_timer.summary("edit"), **ev.query_timer.summary("query")}
-    return {"metrics": {k: v for k, v in metrics.items() if v is not None}, "timings": timings, "cases": rows}
+    result = {"metrics": {k: v for k, v in metrics.items() if v is not None}, "timings": timings, "cases": rows}
+    if mode == "sequential":
+        result["curve"] = ev.curve
+    return result
+
+
+def multihop_answerer(editor: Editor, chat_answer: Callable[[str], str]) -> Callable:
+    """Readers that answer multi-hop questions themselves (MeLLo, the fact chain) do, and return
+    their chain; every other editor is asked through the chat path (weights edited, or memory in
+    context) and returns text."""
+    return editor.answer_multihop if hasattr(editor, "answer_multihop") else chat_answer
+
+
+def _text(out) -> str:
+    return out if isinstance(out, str) else out.answer
+
+
+def path_followed(hops: list, chain: list[str]) -> float:
+    """How much of the question's path the hops retrieved, in order: the share of the chain's
+    edits matched by the leading hops (MeLLo's decomposition quality; 1.0 = every hop right)."""
+    right = 0
+    for hop, wanted in zip(hops, chain):
+        if hop.edit_id != wanted:
+            break
+        right += 1
+    return right / len(chain) if chain else 0.0
 
 
 def evaluate_multihop(cases: Sequence[MultiHopCase], editor: Editor, answer: Callable[[str], str],
-                      progress=None) -> dict:
-    """Applies each case's edits, asks its multi-hop questions, reverts. `answer` is the QA path."""
+                      progress=None, group: int = 1, questions: int | None = None, single_hops: bool = True,
+                      locality: int = 0) -> dict:
+    """MQuAKE: cases go in groups of `group` (1 = each case alone, as in MeLLo's k=1); a group's edits
+    are all made, then each case's multi-hop questions (the first `questions` of them) are asked,
+    and the edits are reverted. `locality` > 0: that many questions from other groups are asked
+    with the group's edits in place, and must get the answer they get with nothing edited."""
     progress = progress or (lambda stage, done, total: None)
     edit_timer, query_timer = Timer(), Timer()
-    rows = []
-    for i, case in enumerate(cases):
-        requests = [e.request for e in case.edits]
+    probes = [c.questions[0] for c in cases[-locality:]] if locality else []
+    probe_cases = [c.case_id for c in cases[-locality:]] if locality else []
+    unedited = {q: _text(answer(q)) for q in probes}  # before any edit
+    rows, kept = [], []
+    groups = [cases[i:i + group] for i in range(0, len(cases), group)]
+    for g, members in enumerate(groups):
+        requests = [e.request for c in members for e in c.edits]
         edit_timer(editor.apply, requests)
         try:
-            answers = [query_timer(answer, q) for q in case.questions]
-            hops = [(q, query_timer(answer, q), ok) for q, ok in case.new_single_hops]
+            for case in members:
+                asked = case.questions[:questions] if questions else case.questions
+                outs = [query_timer(answer, q) for q in asked]
+                answers = [_text(o) for o in outs]
+                hops = [(q, _text(query_timer(answer, q)), ok) for q, ok in case.new_single_hops] if single_hops else []
+                new_ok = [matches(a, [case.new_answer, *case.new_answer_aliases]) for a in answers]
+                old_ok = [matches(a, [case.answer, *case.answer_aliases]) for a in answers]
+                rows.append({"id": case.case_id, "multihop": float(any(new_ok)),
+                             "multihop_original": float(any(old_ok)),
+                             "single_hop": statistics.fmean([matches(a, ok) for _, a, ok in hops]) if hops else None,
+                             "questions": asked, "answers": answers})
+                if not isinstance(outs[0], str):  # a reader: how well it followed the path, and the chains
+                    rows[-1]["path_followed"] = max(path_followed(o.hops, case.chain) for o in outs)
+                    rows[-1]["chains"] = [[asdict(h) for h in o.hops] for o in outs]
+            ids = {c.case_id for c in members}
+            outside = [q for q, cid in zip(probes, probe_cases)
+                       if cid not in ids and not any(mentions(q, r.subject) for r in requests)]
+            if outside:
+                probe = outside[g % len(outside)]
+                kept.append(normalise(_text(query_timer(answer, probe))) == normalise(unedited[probe]))
         finally:
             editor.revert(list(reversed(requests)))
-        new_ok = [matches(a, [case.new_answer, *case.new_answer_aliases]) for a in answers]
-        old_ok = [matches(a, [case.answer, *case.answer_aliases]) for a in answers]
-        rows.append({"id": case.case_id, "multihop": float(any(new_ok)), "multihop_original": float(any(old_ok)),
-                     "single_hop": statistics.fmean([matches(a, ok) for _, a, ok in hops]) if hops else None,
-                     "answers": answers})
-        progress("multihop", i + 1, len(cases))
+        progress("multihop", len(rows), len(cases))
     metrics = {"multihop": mean_of(rows, "multihop"), "multihop_original": mean_of(rows, "multihop_original"),
-               "single_hop": mean_of([r for r in rows if r["single_hop"] is not None], "single_hop")}
+               "single_hop": mean_of([r for r in rows if r["single_hop"] is not None], "single_hop"),
+               "multihop_locality": statistics.fmean(kept) if kept else None,
+               "path_followed": mean_of(rows, "path_followed")}
     return {"metrics": {k: v for k, v in metrics.items() if v is not None},
+            "settings": {"group": group, "questions": questions or "all", "locality_probes": len(kept)},
             "timings": {**edit_timer.summary("edit"), **query_timer.summary("query")}, "cases": rows}

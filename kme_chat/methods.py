@@ -69,17 +69,37 @@ def _language_patch(llm, res):
     return LanguagePatch(res.memory, _prompts_dir(llm))
 
 
+def plain_answer(llm: LocalLLM, max_new_tokens: int = 32) -> Callable[[str], str]:
+    """The unedited chat answer to a question (what every reader falls back on out of scope)."""
+    from .chat import ChatEngine
+
+    engine = ChatEngine(llm, lambda question: None)
+    return lambda question: llm.chat(engine.build(question)[0], max_new_tokens=max_new_tokens)
+
+
+@register("mello")
+def _mello(llm, res):
+    from editors.mello import MeLLo
+
+    return MeLLo(res.memory, _prompts_dir(llm), llm.complete)
+
+
+@register("fact_chain")
+def _fact_chain(llm, res):
+    from editors.fact_chain import FactChain
+
+    return FactChain(res.memory, _prompts_dir(llm), llm.complete, plain_answer(llm))
+
+
 def _weight_parts(llm, res):
     from editors.weights.hparams import hparams_for
     from editors.weights.layer_stats import CovarianceCache
 
     hp = hparams_for(llm.model.config.model_type, llm.num_layers)
     if res.covariances is None:
-        from .config import REPO_ROOT
-
         res.covariances = CovarianceCache(llm.model, llm.tokenizer, llm.settings.cache_path / "stats", llm.fingerprint,
                                             hp.stats_sequences, hp.stats_tokens,
-                                            text_folder=REPO_ROOT.parent / "shared" / "data")
+                                            text_folder=Path(llm.settings.shared_data))
     return hp, res.covariances
 
 

@@ -214,12 +214,16 @@ class LocalLLM:
 
     # ---- raw completion and scoring (float model) ----------------------------------------
     @torch.no_grad()
-    def complete(self, prompt: str, max_new_tokens: int = 8) -> str:
+    def complete(self, prompt: str, max_new_tokens: int = 8, stop: Sequence[str] = ()) -> str:
+        """Greedy continuation of a raw prompt, cut before the first stop string."""
         ids = self.tokenizer(prompt, return_tensors="pt")
+        extra = {"stop_strings": list(stop), "tokenizer": self.tokenizer} if stop else {}
         with self.lock:
             out = self.model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False,
-                                      pad_token_id=self.tokenizer.pad_token_id)
-        return self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+                                      pad_token_id=self.tokenizer.pad_token_id, **extra)
+        text = self.tokenizer.decode(out[0, ids["input_ids"].shape[1]:], skip_special_tokens=True)
+        cut = min([text.find(s) for s in stop if s in text], default=len(text))
+        return text[:cut]
 
     def _pairs(self, prompts: Sequence[str], targets: Sequence[str]):
         """Token ids of each prompt followed by ' target', and where the target starts."""

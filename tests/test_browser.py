@@ -185,3 +185,34 @@ def test_two_sessions_one_edits_the_other_keeps_chatting(server, browser):
     assert "Paris" in answers[0]
     editor_page.close()
     other.close()
+
+
+def test_multi_hop_check_shows_the_chain_of_stored_facts(server, browser, artifacts):
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server)
+    ask(page, "What is the capital of Freedonia?", 2)
+    page.locator('#chat button[aria-label="Dislike"]').last.click()
+    page.locator("#correction textarea").fill("The capital of Freedonia is Port Ember")
+    page.locator("#preview").click()
+    page.wait_for_function("document.querySelector('#preview-md').innerText.includes('Port Ember')", timeout=30000)
+    page.locator("#commit").click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Saved edit')", timeout=120000)
+
+    page.get_by_role("tab", name="Multi-hop check").click()
+    page.locator("#hop-question textarea").fill("Which city is the capital of Freedonia?")
+    page.locator("#hop-check").click()
+    page.wait_for_function("document.querySelector('#hop-chain').innerText.includes('Answer')", timeout=60000)
+    chain = page.locator("#hop-chain").inner_text()
+    assert "Answer: Port Ember" in chain and "The capital of Freedonia is Port Ember." in chain
+    page.screenshot(path=str(artifacts / "multihop.png"), full_page=True)
+
+    # a question no stored fact touches gets the model's own answer, and says so
+    page.locator("#hop-question textarea").fill("What is the capital of France?")
+    page.locator("#hop-check").click()
+    page.wait_for_function("document.querySelector('#hop-chain').innerText.includes('No stored fact')", timeout=60000)
+    assert "Paris" in page.locator("#hop-chain").inner_text()
+    # and an empty question a clear message
+    page.locator("#hop-question textarea").fill("")
+    page.locator("#hop-check").click()
+    page.wait_for_function("document.querySelector('#hop-chain').innerText.includes('empty')", timeout=30000)
+    page.close()

@@ -109,3 +109,46 @@ def test_context_is_put_before_the_prompt():
 def test_answer_matching_uses_whole_words():
     assert matches("The answer is the United Kingdom.", ["United Kingdom"])
     assert not matches("Romeo and Juliet", ["Rome"])
+
+
+def test_sequential_curve_measures_each_checkpoint_on_the_edits_made_so_far():
+    scorer = FixedScorer()
+    cases = [case(i, para=False) for i in range(4)]
+    effects = {f"e{i}": {(f"S{i} lives in", "Rome"): -1.0} for i in range(4)}
+    effects["e3"][("S0 lives in", "Rome")] = -20.0  # the fourth edit breaks the first
+    result = evaluate_edits(scorer, TableEditor(scorer, effects, broken_by={"e1": ["N0 lives in"]}), cases,
+                            "sequential", checkpoints=[1, 2, 3])
+    curve = {p["edits"]: p for p in result["curve"]}
+    assert sorted(curve) == [1, 2, 3, 4]
+    assert curve[1]["efficacy"] == 1.0 and curve[1]["locality"] == 1.0
+    assert curve[2]["locality"] == 0.5          # e1 changed e0's neighbour
+    assert curve[4]["efficacy"] == 0.75 and curve[4]["measured"] == 4
+
+
+def test_multihop_groups_share_memory_and_probe_unrelated_questions():
+    from kme_chat.datasets import MultiHopCase
+    from kme_chat.evaluate import evaluate_multihop
+
+    def mh(i):
+        edit = case(i, para=False)
+        return MultiHopCase(str(i), [edit], [f"Where does the friend of S{i} live?"], "Paris", [], "Rome", [],
+                            [(f"Where does S{i} live?", ["Rome"])])
+
+    stored = set()
+
+    class Memory:
+        name, changes_weights = "memory", False
+        def apply(self, edits): stored.update(e.subject for e in edits)
+        def revert(self, edits): stored.difference_update(e.subject for e in edits)
+
+    def answer(question):  # knows the edit only while it is stored; S2's question drifts when S0 is stored
+        subject = next(w for w in question.split() if w[0] == "S" and w[1:].isdigit())
+        if subject in stored:
+            return "Rome"
+        return "Oslo" if subject == "S2" and "S0" in stored else "Paris"
+
+    cases = [mh(0), mh(1), mh(2)]
+    result = evaluate_multihop(cases, Memory(), answer, group=2, locality=1)
+    m = result["metrics"]
+    assert m["multihop"] == 1.0 and m["single_hop"] == 1.0 and m["multihop_original"] == 0.0
+    assert result["settings"]["locality_probes"] == 1 and m["multihop_locality"] == 0.0  # S2's probe drifted

@@ -29,15 +29,19 @@ def subject_last_token(tokenizer, text: str, subject: str) -> int:
 @torch.no_grad()
 def compute_key(model, tokenizer, layer: int, prompt: str, subject: str, prefixes: Sequence[str]) -> torch.Tensor:
     texts = [p + prompt for p in prefixes]
-    keys = []
+    positions = [subject_last_token(tokenizer, text, subject) for text in texts]
+    rows = [tokenizer(text)["input_ids"] for text in texts]
+    width = max(len(r) for r in rows)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, ids in enumerate(rows):  # right-padded: positions before the padding are unaffected
+        input_ids[i, :len(ids)] = torch.tensor(ids)
+        mask[i, :len(ids)] = 1
     captured = {}
 
     def grab(mod, args, output=None):
         captured["k"] = args[0].detach()
 
     with thread_hook(model.model.layers[layer].mlp.down_proj, grab, kind="pre"):
-        for text in texts:
-            idx = subject_last_token(tokenizer, text, subject)
-            model(**tokenizer(text, return_tensors="pt"))
-            keys.append(captured["k"][0, idx])
-    return torch.stack(keys).mean(0)
+        model.model(input_ids=input_ids, attention_mask=mask)
+    return captured["k"][torch.arange(len(rows)), torch.tensor(positions)].mean(0)

@@ -4,6 +4,7 @@ object (ROME §3.2, "compute_v"). A residual δ added there is optimised for
 with |δ| clamped, then v* = W k* + δ."""
 from __future__ import annotations
 
+import copy
 from typing import Sequence
 
 import torch
@@ -23,6 +24,41 @@ def _rows(tokenizer, texts: Sequence[str], target_ids: list[int], subject: str):
     return rows
 
 
+class SplitBatch:
+    """Rows cut at the subject's last token. δ only changes that token and what follows, so the
+    part before it is run once (its keys and values cached) and each optimisation step runs only
+    the few tokens from the subject's last token on: ~3x fewer tokens per step."""
+
+    def __init__(self, sequences: Sequence[list[int]], cut: Sequence[int], pad_id: int):
+        n, width_p = len(sequences), max(cut)
+        width_s = max(len(ids) - c for ids, c in zip(sequences, cut))
+        self.prefix = torch.full((n, width_p), pad_id)        # left-padded: all rows end at the cut
+        self.prefix_mask = torch.zeros((n, width_p), dtype=torch.long)
+        self.suffix = torch.full((n, width_s), pad_id)        # right-padded
+        self.suffix_mask = torch.zeros((n, width_s), dtype=torch.long)
+        for i, (ids, c) in enumerate(zip(sequences, cut)):
+            if c:
+                self.prefix[i, width_p - c:] = torch.tensor(ids[:c])
+                self.prefix_mask[i, width_p - c:] = 1
+            self.suffix[i, :len(ids) - c] = torch.tensor(ids[c:])
+            self.suffix_mask[i, :len(ids) - c] = 1
+        cut_t = torch.tensor(list(cut))[:, None]
+        self.prefix_positions = (torch.arange(width_p)[None, :] - (width_p - cut_t)).clamp(min=0)
+        self.suffix_positions = cut_t + torch.arange(width_s)[None, :]
+        self.mask = torch.cat([self.prefix_mask, self.suffix_mask], 1)
+
+    def prefix_cache(self, model):
+        if self.prefix.shape[1] == 0:
+            return None
+        return model.model(input_ids=self.prefix, attention_mask=self.prefix_mask, position_ids=self.prefix_positions,
+                           use_cache=True).cache
+
+    def suffix_hidden(self, model, cache) -> torch.Tensor:
+        past = copy.deepcopy(cache) if cache is not None else None  # the forward appends to the cache
+        return model.model(input_ids=self.suffix, attention_mask=self.mask, position_ids=self.suffix_positions,
+                           cache=past, use_cache=past is not None).last_hidden_state
+
+
 def compute_delta(model, tokenizer, layer: int, texts: Sequence[str], essence: str, subject: str,
                   target: str, w_k: torch.Tensor, hp) -> torch.Tensor:
     target_ids = tokenizer(" " + target.strip())["input_ids"]
@@ -33,28 +69,34 @@ def compute_delta(model, tokenizer, layer: int, texts: Sequence[str], essence: s
                              f"{hp.max_target_tokens}")
     rows = _rows(tokenizer, texts, target_ids, subject)
     kl_ids = tokenizer(essence)["input_ids"]
-    kl_row = (kl_ids, subject_last_token(tokenizer, essence, subject))
-    width = max(len(r[0]) for r in rows + [kl_row])
-    n = len(rows) + 1
-    input_ids = torch.full((n, width), tokenizer.pad_token_id)
-    mask = torch.zeros((n, width), dtype=torch.long)
-    for i, ids in enumerate([r[0] for r in rows] + [kl_ids]):
-        input_ids[i, :len(ids)] = torch.tensor(ids)
-        mask[i, :len(ids)] = 1
-    lookup = torch.tensor([r[1] for r in rows] + [kl_row[1]])
-    target_tensor = torch.tensor(target_ids)
+    sequences = [r[0] for r in rows] + [kl_ids]
+    subject_ends = [r[1] for r in rows] + [subject_last_token(tokenizer, essence, subject)]
+    batch = SplitBatch(sequences, subject_ends, tokenizer.pad_token_id)
+    n = len(sequences)
+    # The loss reads a few positions only: the target tokens of each row and the essence's last
+    # token. The LM head (a 49k-word vocabulary) runs on those alone, not on every position.
+    row_index = torch.tensor([i for i, r in enumerate(rows) for _ in r[2]] + [n - 1])
+    pos_index = torch.tensor([p - r[1] for r in rows for p in r[2]] + [len(kl_ids) - 1 - subject_ends[-1]])
+    wanted = torch.cat([torch.tensor(target_ids) for _ in rows])
 
     delta = torch.zeros(w_k.shape[0], requires_grad=True)
     max_norm = hp.clamp_norm * w_k.norm()
 
     def add_delta(mod, args, output):
         out = output.clone()
-        out[torch.arange(n), lookup] += delta
+        out[:, 0] += delta  # every row's suffix starts at the subject's last token
         return out
 
     mlp = model.model.layers[layer].mlp
     with torch.no_grad():
-        base = torch.log_softmax(model(input_ids=input_ids[-1:], attention_mask=mask[-1:]).logits[0, len(kl_ids) - 1], -1)
+        cache = batch.prefix_cache(model)
+
+    def scored_logp():
+        hidden = batch.suffix_hidden(model, cache)
+        return torch.log_softmax(model.lm_head(hidden[row_index, pos_index]).float(), -1)
+
+    with torch.no_grad():
+        base = scored_logp()[-1]
     optimiser = torch.optim.Adam([delta], lr=hp.v_lr)
     params = [p for p in model.parameters()]
     grads_were = [p.requires_grad for p in params]
@@ -64,16 +106,13 @@ def compute_delta(model, tokenizer, layer: int, texts: Sequence[str], essence: s
         with thread_hook(mlp, add_delta):
             for step in range(hp.v_steps):
                 optimiser.zero_grad()
-                logits = model(input_ids=input_ids, attention_mask=mask).logits
-                logp = torch.log_softmax(logits.float(), -1)
-                nll = torch.stack([-logp[i, r[2]].gather(1, target_tensor[:, None]).mean()
-                                   for i, r in enumerate(rows)]).mean()
-                kl_logp = logp[-1, len(kl_ids) - 1]
-                kl = torch.nn.functional.kl_div(kl_logp, base, log_target=True, reduction="sum")
+                logp = scored_logp()
+                nll = -logp[:-1].gather(1, wanted[:, None]).mean()  # every row has the same target length
+                kl = torch.nn.functional.kl_div(logp[-1], base, log_target=True, reduction="sum")
                 loss = nll + hp.kl_factor * kl + hp.v_weight_decay * delta.norm() ** 2 / w_k.norm() ** 2
                 if not torch.isfinite(loss):
                     raise EditInputError("the optimisation diverged (NaN); nothing was changed")
-                if nll.item() < 0.05:
+                if nll.item() < hp.v_stop_nll:  # the new object is already likely enough
                     break
                 loss.backward()
                 optimiser.step()

@@ -1,0 +1,107 @@
+"""The fact chain: multi-hop answers by following stored facts from subject to object.
+
+A 135M model cannot decompose questions the way MeLLo needs (see the README), so this reader does
+the decomposition by matching instead of generating:
+1. start at a stored fact whose subject the question names (no such fact: the question is
+   outside every edit's scope and gets the plain model's answer, unchanged);
+2. follow the chain: the next hop is a stored fact whose subject is the current object and whose
+   relation the question names (relation cues in prompts/relations.json) or, while the relation
+   the question asks about first is not yet reached, any stored fact about that object (questions
+   often leave a hop unsaid: "the country of citizenship of the developer of X" via its CEO);
+3. when no stored fact continues the chain but the relation the question asks about first
+   ("What is the capital of ...") is still unanswered, the model answers that one hop itself
+   from the relation's cloze ("The capital of X is").
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Callable
+
+from .base import Hit, MemoryStore
+from .facts import FactMemory
+from .multihop import Complete, Hop, MultiHopAnswer
+from .scope import _STOP, mentions, words
+
+_SKIP = _STOP | {"is", "was", "by", "with", "who", "what", "which", "name", "type", "that", "current", "s"}
+
+
+def load_cues(path: Path) -> dict[str, list[str]]:
+    table = json.loads(path.read_text(encoding="utf-8"))
+    return {k: [c.lower() for c in v] for k, v in table.items() if not k.startswith("_")}
+
+
+def cue_position(text: str, cues: list[str]) -> int | None:
+    """Where in `text` the earliest cue starts a word (cues match word prefixes), or None."""
+    found = [m.start() for cue in cues for m in re.finditer(r"\b" + re.escape(cue), text.lower())]
+    return min(found) if found else None
+
+
+class FactChain(FactMemory):
+    name = "fact_chain"
+    max_hops = 5
+    candidates = 20
+
+    def __init__(self, store: MemoryStore, prompts_dir: Path, complete: Complete, plain_answer: Callable[[str], str]):
+        super().__init__(store, prompts_dir)
+        self.cues = load_cues(Path(prompts_dir) / "relations.json")
+        self.complete = complete
+        self.plain_answer = plain_answer
+
+    def context_for(self, query: str):
+        return None  # a reader of stored facts for multi-hop questions; plain chat is IKE's job
+
+    def cues_for(self, relation: str) -> list[str]:
+        if relation in self.cues:
+            return self.cues[relation]
+        return [w for w in words(relation) if w not in _SKIP and len(w) > 2]
+
+    def names_relation(self, question: str, relation: str) -> bool:
+        return cue_position(question, self.cues_for(relation)) is not None
+
+    def _best(self, question: str, hits: list[Hit]) -> Hit:
+        # the question naming the relation counts most, then the longer subject, then similarity
+        return max(hits, key=lambda h: (self.names_relation(question, h.metadata["relation"]),
+                                        len(h.metadata["subject"]), h.similarity))
+
+    def asked_first(self, question: str) -> str | None:
+        """The relation the question names first: in English the last hop ("the capital of ...")."""
+        positions = [(cue_position(question, cues), rel) for rel, cues in self.cues.items()]
+        positions = [(p, rel) for p, rel in positions if p is not None]
+        return min(positions)[1] if positions else None
+
+    def _named_before(self, question: str, relation: str, others: set[str]) -> bool:
+        """True when the question names `relation` before every relation the chain already used."""
+        here = cue_position(question, self.cues_for(relation))
+        there = [p for p in (cue_position(question, self.cues_for(r)) for r in others) if p is not None]
+        return here is not None and all(here < p for p in there)
+
+    def answer_multihop(self, question: str) -> MultiHopAnswer:
+        question = " ".join(question.split())
+        found = self.store.query(self.collection, question, self.candidates)
+        # entries written before facts kept their object (an older store) cannot be chained
+        starts = [h for h in found if "target" in h.metadata and mentions(question, h.metadata["subject"])]
+        if not starts:
+            return MultiHopAnswer(question, self.plain_answer(question), [], self.name, used_memory=False)
+        fact = self._best(question, starts)
+        last = self.asked_first(question)
+        hops, used, relations = [], set(), set()
+        while fact is not None and len(hops) < self.max_hops:
+            m = fact.metadata
+            hops.append(Hop(m["relation"].replace("{}", m["subject"]), m["target"], m["fact"], m["edit_id"]))
+            used.add(fact.id)
+            relations.add(m["relation"])
+            following = [h for h in self.about(m["target"], question) if h.id not in used]
+            named = [h for h in following if self.names_relation(question, h.metadata["relation"])]
+            if named:
+                fact = self._best(question, named)
+            elif following and last and last not in relations:
+                fact = self._best(question, following)  # a hop the question leaves unsaid, on the way to `last`
+            else:
+                fact = None
+        if last and last not in relations and len(hops) < self.max_hops and self._named_before(question, last, relations):
+            cloze = last.replace("{}", hops[-1].answer)
+            said = self.complete(cloze, 12, ("\n", ".", ","))
+            hops.append(Hop(cloze, said.strip(), source="model"))
+        return MultiHopAnswer(question, hops[-1].answer, hops, self.name, used_memory=True)

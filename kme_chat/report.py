@@ -1,0 +1,189 @@
+"""`kme-chat report`: every method on fixed subsets sized for a 2-core CPU, one results file per
+run in bench/results/, then report.md, report.json and a plot of efficacy and locality as
+sequential edits pile up.
+
+A run whose results file exists is reused (the whole plan takes hours here; an interrupted
+report picks up where it stopped); `--fresh` runs everything again. Subsets are the first N
+records of each shared file, decoding is greedy and ROME's prefixes are seeded, so a rerun
+measures the same thing.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .config import REPO_ROOT, Settings
+from .errors import UserError
+
+RESULTS = REPO_ROOT / "bench" / "results"
+DATA_FILES = {"counterfact": "counterfact-edit.json", "zsre": "zsre_mend_train-1k.json", "mquake": "MQuAKE-hard.json"}
+
+
+@dataclass
+class Run:
+    method: str
+    format: str
+    limit: int
+    mode: str = "single"                 # counterfact/zsre: single | sequential | batch
+    checkpoints: list[int] = field(default_factory=list)  # sequential: the curve's edit counts
+    sample: int | None = None            # sequential: edits measured per checkpoint
+    group: int = 1                       # mquake: cases whose edits are stored together
+    questions: int | None = None         # mquake: questions asked per case (None = all)
+    single_hops: bool = True             # mquake: also ask the edited facts one by one
+    locality: int = 0                    # mquake: unrelated questions asked as probes
+    offset: int = 0                      # first record used
+
+
+    @property
+    def name(self) -> str:
+        at = f"@{self.offset}" if self.offset else ""
+        if self.format == "mquake":
+            return f"mquake-{self.limit}{at}-{self.method}-g{self.group}"
+        return f"{self.format}-{self.limit}{at}-{self.method}-{self.mode}"
+
+
+MQUAKE = dict(format="mquake", limit=100, questions=1, single_hops=False, locality=20)
+PLAN = [
+    Run("ike", "counterfact", 200, "sequential"),
+    Run("memprompt", "counterfact", 200, "sequential"),
+    Run("language_patch", "counterfact", 200, "sequential"),
+    Run("rome", "counterfact", 100, "single"),
+    Run("rome", "counterfact", 100, "sequential", checkpoints=[1, 10, 25, 50], sample=25),
+    Run("memit", "counterfact", 100, "batch"),
+    Run("ike", "counterfact", 500, "sequential", checkpoints=[1, 10, 50, 100, 200], sample=50),
+    Run("none", **MQUAKE),
+    Run("fact_chain", **{**MQUAKE, "single_hops": True}),
+    Run("fact_chain", **{**MQUAKE, "single_hops": True, "group": 100}),
+    Run("mello", **MQUAKE),
+    Run("rome", **MQUAKE),
+]
+
+
+def progress(stage: str, done: int, total: int) -> None:
+    print(f"\r{stage}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+
+def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None) -> dict:
+    """Builds the method, measures it on its subset and returns the result record."""
+    from .assistant import answer_with
+    from .datasets import load_cases
+    from .evaluate import evaluate_edits, evaluate_multihop, multihop_answerer
+    from .methods import build_editor
+
+    data_file = data_file or Path(settings.shared_data) / DATA_FILES[run.format]
+    cases = load_cases(data_file, run.format, run.limit, run.offset)
+    editor = build_editor(run.method, llm)
+    start = time.perf_counter()
+    if run.format == "mquake":
+        result = evaluate_multihop(cases, editor, multihop_answerer(editor, answer_with(llm, editor)), progress,
+                                   run.group, run.questions, run.single_hops, run.locality)
+    else:
+        result = evaluate_edits(llm, editor, cases, run.mode, progress, run.checkpoints, run.sample)
+    return {"run": asdict(run), "method": run.method, "format": run.format, "mode": run.mode, "n": len(cases),
+            "data": str(data_file),
+            "seconds": time.perf_counter() - start, **result}
+
+
+def save(result: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(path)  # a crash mid-write leaves the old file, never half a file
+
+
+# ---- the report ---------------------------------------------------------------------------
+COLUMNS = [("efficacy", "efficacy"), ("generality", "generality"), ("locality", "locality"),
+           ("retainability", "retain."), ("scalability", "Sca"), ("scalability_rel", "Sca_rel"),
+           ("multihop", "multi-hop"), ("multihop_original", "multi-hop (old answer)"),
+           ("multihop_locality", "multi-hop locality"), ("path_followed", "path followed")]
+
+
+def _cell(value) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
+def table(results: list[dict]) -> str:
+    head = ["method", "data", "n"] + [label for _, label in COLUMNS] + ["s/edit", "s/query"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in results:
+        m, t = r["metrics"], r["timings"]
+        run = r.get("run", {})
+        data = r["format"] + (f" g{run.get('group', 1)}" if r["format"] == "mquake" else f" {r['mode']}")
+        data += f" from #{run['offset']}" if run.get("offset") else ""
+        cells = [r["method"], data, str(r["n"])] + [_cell(m.get(k)) for k, _ in COLUMNS]
+        cells += [_cell(t.get("edit_mean_s")), _cell(t.get("query_mean_s"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_curves(results: list[dict], path: Path) -> bool:
+    curves = [r for r in results if r.get("curve") and len(r["curve"]) > 1]
+    if not curves:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    for r in curves:
+        xs = [p["edits"] for p in r["curve"]]
+        for ax, key in zip(axes, ("efficacy", "locality")):
+            ax.plot(xs, [p.get(key) for p in r["curve"]], marker="o", label=f"{r['method']} ({r['n']} edits)")
+    for ax, key in zip(axes, ("efficacy", "locality")):
+        ax.set_xscale("log")
+        ax.set_ylim(0, 1.05)
+        ax.set_xlabel("sequential edits made")
+        ax.set_title(key)
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower left")
+    fig.suptitle("CounterFact: efficacy and locality as edits pile up (SmolLM2-135M, CPU)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def write_report(results: list[dict], folder: Path = RESULTS) -> Path:
+    plotted = plot_curves(results, folder / "sequential_curve.png")
+    summary = [{k: r[k] for k in ("run", "method", "format", "mode", "n", "metrics", "timings") if k in r}
+               | ({"curve": r["curve"]} if r.get("curve") else {}) for r in results]
+    save(summary, folder / "report.json")
+    body = ["# kme-chat evaluation report", "",
+            "Metrics as defined in Wang et al. 2023 (§4): efficacy P(new) > P(old) on the edit prompt; generality the",
+            "same on its paraphrase; locality unchanged predictions on a neighbourhood prompt; retainability",
+            "efficacy of earlier edits after later ones; Sca / Sca_rel batch efficacy and its ratio to single",
+            "edits; multi-hop the share of MQuAKE-hard cases where a multi-hop question yields the new answer;",
+            "multi-hop locality the share of unrelated multi-hop questions whose answer is unchanged by the edits.",
+            "", table(results), ""]
+    if plotted:
+        body += ["![efficacy and locality vs sequential edits](sequential_curve.png)", ""]
+    path = folder / "report.md"
+    path.write_text("\n".join(body))
+    return path
+
+
+def run_report(settings: Settings, fresh: bool = False, only: list[str] | None = None,
+               folder: Path = RESULTS) -> Path:
+    """Runs the plan's missing results (or, with `only`, just those runs), then writes the report
+    from every result file of the plan that exists."""
+    chosen = [r for r in PLAN if not only or r.name in only or r.method in only]
+    if only and not chosen:
+        raise UserError(f"nothing in the plan matches {only}; runs are: {', '.join(r.name for r in PLAN)}")
+    llm = None
+    for i, run in enumerate(chosen, 1):
+        path = folder / f"{run.name}.json"
+        if path.is_file() and not fresh:
+            print(f"[{i}/{len(chosen)}] {run.name}: reusing {path.name}", file=sys.stderr)
+            continue
+        print(f"[{i}/{len(chosen)}] {run.name}: running", file=sys.stderr)
+        if llm is None:
+            from .model import LocalLLM
+
+            llm = LocalLLM.load(settings)
+        save(run_one(run, llm, settings), path)
+    results = [json.loads((folder / f"{r.name}.json").read_text()) for r in PLAN if (folder / f"{r.name}.json").is_file()]
+    return write_report(results, folder)
