@@ -81,6 +81,8 @@ class MemoryStore(Protocol):
 
     def count(self, collection: str) -> int: ...
 
+    def embed(self, texts: Sequence[str]) -> list: ...
+
 
 @dataclass
 class Hit:

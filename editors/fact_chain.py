@@ -22,9 +22,9 @@ from typing import Callable
 from .base import Hit, MemoryStore
 from .facts import FactMemory
 from .multihop import Complete, Hop, MultiHopAnswer
-from .scope import _STOP, mentions, words
+from .scope import STOP_WORDS, mentions, words
 
-_SKIP = _STOP | {"is", "was", "by", "with", "who", "what", "which", "name", "type", "that", "current", "s"}
+NOT_CUES = STOP_WORDS | {"is", "was", "by", "with", "who", "what", "which", "name", "type", "that", "current", "s"}
 
 
 def load_cues(path: Path) -> dict[str, list[str]]:
@@ -55,7 +55,7 @@ class FactChain(FactMemory):
     def cues_for(self, relation: str) -> list[str]:
         if relation in self.cues:
             return self.cues[relation]
-        return [w for w in words(relation) if w not in _SKIP and len(w) > 2]
+        return [w for w in words(relation) if w not in NOT_CUES and len(w) > 2]
 
     def names_relation(self, question: str, relation: str) -> bool:
         return cue_position(question, self.cues_for(relation)) is not None

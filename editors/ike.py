@@ -10,10 +10,10 @@ import json
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
 from .base import Context, Hit, MemoryStore
 from .facts import FactMemory
-
-DEMO_COLLECTION = "ike_demos"
 
 
 def load_demos(path: Path) -> list[dict]:
@@ -26,22 +26,26 @@ class IKE(FactMemory):
     def __init__(self, store: MemoryStore, prompts_dir: Path, demo_mix: dict[str, int] | None = None,
                  top_k: int | None = None, threshold: float | None = None):
         super().__init__(store, prompts_dir, top_k, threshold)
-        # How many demonstrations of each kind, each chosen by k-NN within its kind.
-        self.demo_mix = demo_mix if demo_mix is not None else {"retain": 1, "update": 4, "copy": 1}
+        # How many demonstrations of each kind, each chosen by k-NN within its kind. A second copy
+        # demonstration lifted efficacy 0.940 -> 0.960 on 200 CounterFact edits (README).
+        self.demo_mix = demo_mix if demo_mix is not None else {"retain": 1, "update": 4, "copy": 2}
+        prompts_dir = Path(prompts_dir)
         self.demo_template = (prompts_dir / "ike_demo.txt").read_text(encoding="utf-8")
         self.query_template = (prompts_dir / "ike_query.txt").read_text(encoding="utf-8")
         self.chat_template = (prompts_dir / "chat_facts.txt").read_text(encoding="utf-8")
-        pool = load_demos(prompts_dir / "ike_demos.jsonl")
-        if store.count(DEMO_COLLECTION) != len(pool):  # the demonstration pool is indexed once
-            store.delete_all(DEMO_COLLECTION)
-            store.add(DEMO_COLLECTION, [f"demo{i}" for i in range(len(pool))],
-                      [d["prompt"] for d in pool], pool)
+        # The pool is small and fixed: its vectors are kept in memory, so choosing demonstrations
+        # costs one matrix product instead of a vector-store query per kind.
+        self.pool = load_demos(prompts_dir / "ike_demos.jsonl")
+        self.pool_vectors = np.asarray(store.embed([d["prompt"] for d in self.pool]), dtype=np.float32)
+        self.pool_vectors /= np.linalg.norm(self.pool_vectors, axis=1, keepdims=True)
 
     def demonstrations(self, query: str) -> list[dict]:
+        query_vector = np.asarray(self.store.embed([query])[0], dtype=np.float32)
+        similarity = self.pool_vectors @ (query_vector / np.linalg.norm(query_vector))
         chosen = []
         for kind, count in self.demo_mix.items():  # later kinds sit closer to the query
-            hits = self.store.query(DEMO_COLLECTION, query, count, where={"kind": kind})
-            chosen += [h.metadata for h in reversed(hits)]
+            of_kind = [i for i in np.argsort(-similarity) if self.pool[i]["kind"] == kind][:count]
+            chosen += [self.pool[i] for i in reversed(of_kind)]
         return chosen
 
     def render(self, query: str, hits: Sequence[Hit]) -> Context:

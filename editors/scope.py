@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 
 _WORD = re.compile(r"\w+", re.UNICODE)  # "Lyon's" -> "lyon", "s"
-_STOP = {"the", "of", "a", "an", "and", "in", "on", "at", "to", "for", "de", "la", "le", "von", "van"}
+STOP_WORDS = {"the", "of", "a", "an", "and", "in", "on", "at", "to", "for", "de", "la", "le", "von", "van"}
 
 
 def words(text: str) -> list[str]:
@@ -17,7 +17,7 @@ def words(text: str) -> list[str]:
 
 def mentions(query: str, subject: str) -> bool:
     """True when every content word of the subject occurs in the query (case-insensitive)."""
-    subject_words = [w for w in words(subject) if w not in _STOP] or words(subject)
+    subject_words = [w for w in words(subject) if w not in STOP_WORDS] or words(subject)
     query_words = set(words(query))
     return bool(subject_words) and all(w in query_words for w in subject_words)
 

@@ -80,7 +80,7 @@ def bench_retrieval(n: int = 10_000, queries: int = 200) -> dict:
     from .datasets import load_cases
     from .memory import ChromaMemory
 
-    cf = load_cases(REPO_ROOT.parent / "shared" / "data" / "counterfact-edit.json", "counterfact")
+    cf = load_cases(Path(Settings().shared_data) / "counterfact-edit.json", "counterfact")
     with tempfile.TemporaryDirectory() as tmp:
         ike = IKE(ChromaMemory(tmp), REPO_ROOT / "prompts")
         start = time.perf_counter()
@@ -112,7 +112,79 @@ def bench_router() -> dict:
     return {k: v for k, v in result.items() if k != "misses"} | {"misses": result["misses"]}
 
 
-BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router": bench_router}
+def bench_weights(edits: int = 10, memit_batch: int = 10) -> dict:
+    """ROME: seconds per edit and efficacy on the float model and on the quantised chat view;
+    covariance statistics computed from scratch for one layer; a MEMIT batch; RSS."""
+    from editors.weights.hparams import hparams_for
+    from editors.weights.layer_stats import CovarianceCache
+
+    from .datasets import load_cases
+    from .methods import build_editor
+    from .model import LocalLLM
+
+    settings = Settings()
+    llm = LocalLLM.load(settings)
+    hp = hparams_for(llm.model.config.model_type, llm.num_layers)
+    with tempfile.TemporaryDirectory() as tmp:  # a cold cache: what the first edit on a new model costs
+        cold = CovarianceCache(llm.model, llm.tokenizer, Path(tmp), llm.fingerprint, hp.stats_sequences,
+                               hp.stats_tokens, text_folder=Path(settings.shared_data))
+        start = time.perf_counter()
+        cold.get([hp.layer])
+        stats_s = time.perf_counter() - start
+    cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", edits + memit_batch,
+                       offset=1000)  # records no other run uses
+    rome = build_editor("rome", llm)
+    rome.c_inv(hp.layer), rome.prefixes()  # warm: the covariance is loaded once per process
+    times, held_float, held_quantised = [], [], []
+    for case in cases[:edits]:
+        r = case.request
+        start = time.perf_counter()
+        rome.apply([r])
+        times.append(time.perf_counter() - start)
+        new, old = llm.logprob([r.prompt] * 2, [r.target_new, r.target_true])
+        held_float.append(new > old)
+        new, old = llm.logprob([r.prompt] * 2, [r.target_new, r.target_true], quantised=True)
+        held_quantised.append(new > old)
+        rome.revert([r])
+    memit = build_editor("memit", llm)
+    batch = [c.request for c in cases[edits:]]
+    start = time.perf_counter()
+    memit.apply(batch)
+    memit_s = time.perf_counter() - start
+    memit.revert(batch)
+    times.sort()
+    return {"rome_edits": edits, "rome_edit_mean_s": round(statistics.fmean(times), 2),
+            "rome_edit_p95_s": round(times[int(0.95 * (len(times) - 1))], 2),
+            "rome_efficacy_float": statistics.fmean(held_float), "rome_efficacy_quantised": statistics.fmean(held_quantised),
+            "quantisation": settings.quantisation, "stats_layer_s": round(stats_s, 1),
+            "memit_batch": memit_batch, "memit_batch_s": round(memit_s, 1),
+            "memit_s_per_edit": round(memit_s / memit_batch, 2), "rss_mb": round(_rss_mb())}
+
+
+def bench_layers(layers=(2, 4, 6, 8, 12), n: int = 20) -> dict:
+    """ROME's edit layer chosen by measurement: the same n CounterFact edits (single mode) at each
+    layer. (An edit-layer sweep, as in the ROME paper's Fig. 5, not a full causal trace.)"""
+    from .datasets import load_cases
+    from .evaluate import evaluate_edits
+    from .methods import build_editor
+    from .model import LocalLLM
+
+    settings = Settings()
+    llm = LocalLLM.load(settings)
+    cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=2000)
+    rows = []
+    for layer in layers:
+        rome = build_editor("rome", llm)
+        rome.hp.layer = layer
+        result = evaluate_edits(llm, rome, cases, "single")
+        rows.append({"layer": layer, **{k: round(v, 3) for k, v in result["metrics"].items()},
+                     "edit_mean_s": round(result["timings"]["edit_mean_s"], 2)})
+        print(rows[-1], flush=True)
+    return {"records": n, "offset": 2000, "layers": rows}
+
+
+BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router": bench_router,
+           "weights": bench_weights, "layers": bench_layers}
 
 
 def run_benchmarks(settings: Settings, which: list[str]) -> int:

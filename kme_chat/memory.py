@@ -48,6 +48,12 @@ class ChromaMemory:
             self._last_query = (text, embedding_function()([text])[0])
         return self._last_query[1]
 
+    def embed(self, texts: Sequence[str]) -> list:
+        """Unit vectors for texts, by the same embedder the collections use."""
+        if len(texts) == 1:
+            return [self._embed(texts[0])]
+        return list(embedding_function()(list(texts)))
+
     def _col(self, name: str):
         if name not in self._collections:
             self._collections[name] = self.client.get_or_create_collection(

@@ -235,8 +235,11 @@ class LocalLLM:
         return rows
 
     @torch.no_grad()
-    def _target_logits(self, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 16):
-        """For each pair: (log-softmax over the vocabulary at each target position, target ids)."""
+    def _target_logits(self, prompts: Sequence[str], targets: Sequence[str], batch_size: int = 16,
+                       quantised: bool = False):
+        """For each pair: (log-softmax over the vocabulary at each target position, target ids).
+        `quantised`: scored by the quantised chat view instead of the float model."""
+        model = self.chat_model if quantised else self.model
         rows = self._pairs(prompts, targets)
         results = []
         for start in range(0, len(rows), batch_size):
@@ -248,17 +251,17 @@ class LocalLLM:
                 input_ids[i, :len(ids)] = torch.tensor(ids)
                 mask[i, :len(ids)] = 1
             with self.lock:
-                logits = self.model(input_ids=input_ids, attention_mask=mask).logits
+                logits = model(input_ids=input_ids, attention_mask=mask).logits
             logp = torch.log_softmax(logits.float(), dim=-1)
             for i, (ids, p_len, t_len) in enumerate(chunk):
                 # the token at position j is predicted at position j-1
                 results.append((logp[i, p_len - 1:p_len - 1 + t_len], torch.tensor(ids[p_len:p_len + t_len])))
         return results
 
-    def logprob(self, prompts: Sequence[str], targets: Sequence[str]) -> list[float]:
+    def logprob(self, prompts: Sequence[str], targets: Sequence[str], quantised: bool = False) -> list[float]:
         """Mean per-token log-probability of ' target' after each prompt."""
         out = []
-        for logp, ids in self._target_logits(prompts, targets):
+        for logp, ids in self._target_logits(prompts, targets, quantised=quantised):
             out.append(logp.gather(1, ids[:, None]).mean().item())
         return out
 

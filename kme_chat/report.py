@@ -47,17 +47,22 @@ class Run:
 
 MQUAKE = dict(format="mquake", limit=100, questions=1, single_hops=False, locality=20)
 PLAN = [
+    # CounterFact: the memory editors with all 200 edits stored, then measured
     Run("ike", "counterfact", 200, "sequential"),
     Run("memprompt", "counterfact", 200, "sequential"),
     Run("language_patch", "counterfact", 200, "sequential"),
+    # weight editors: one at a time (each undone), one after another, and all in one batch
     Run("rome", "counterfact", 100, "single"),
     Run("rome", "counterfact", 100, "sequential", checkpoints=[1, 10, 25, 50], sample=25),
     Run("memit", "counterfact", 100, "batch"),
+    # the curve of efficacy and locality up to 500 sequential edits
     Run("ike", "counterfact", 500, "sequential", checkpoints=[1, 10, 50, 100, 200], sample=50),
+    # MQuAKE-hard, first question of each case; each case's 4 edits stored alone (g1) or 100 cases together
     Run("none", **MQUAKE),
-    Run("fact_chain", **{**MQUAKE, "single_hops": True}),
-    Run("fact_chain", **{**MQUAKE, "single_hops": True, "group": 100}),
     Run("mello", **MQUAKE),
+    Run("fact_chain", **{**MQUAKE, "single_hops": True}),
+    Run("fact_chain", **{**MQUAKE, "single_hops": True, "offset": 100}),  # cases never looked at while building it
+    Run("fact_chain", **{**MQUAKE, "single_hops": True, "group": 100}),
     Run("rome", **MQUAKE),
 ]
 

@@ -78,6 +78,14 @@ def ask(page, text: str, expect_messages: int) -> str:
     return last
 
 
+def flag_and_correct(page, correction: str, expect: str) -> None:
+    """👎 on the last answer, type the correction, preview it (waits until the preview names `expect`)."""
+    page.locator('#chat button[aria-label="Dislike"]').last.click()
+    page.locator("#correction textarea").fill(correction)
+    page.locator("#preview").click()
+    page.wait_for_function(f"document.querySelector('#preview-md').innerText.includes({expect!r})", timeout=30000)
+
+
 def bot_messages(page) -> list[str]:
     return [t.strip() for t in page.locator('#chat [data-testid="bot"]').all_inner_texts()]
 
@@ -104,10 +112,7 @@ def test_flag_correct_commit_ask_again_then_undo(server, browser, artifacts):
     before = bot_messages(page)[-1]
     assert "Jupiter" not in before  # the packaged model gets this wrong: good material for a correction
 
-    page.locator('#chat button[aria-label="Dislike"]').last.click()
-    page.locator("#correction textarea").fill("No, the largest planet is Jupiter")
-    page.locator("#preview").click()
-    page.wait_for_function("document.querySelector('#preview-md').innerText.includes('Jupiter')", timeout=30000)
+    flag_and_correct(page, "No, the largest planet is Jupiter", "Jupiter")
     preview = page.locator("#preview-md").inner_text()
     assert "ike" in preview and "Jupiter" in preview
     page.locator("#commit").click()
@@ -172,10 +177,7 @@ def test_two_sessions_one_edits_the_other_keeps_chatting(server, browser):
     editor_page.goto(server)
     other.goto(server)
     ask(editor_page, "What is the capital of Australia?", 2)
-    editor_page.locator('#chat button[aria-label="Dislike"]').last.click()
-    editor_page.locator("#correction textarea").fill("No, the capital of Australia is Sydney")
-    editor_page.locator("#preview").click()
-    editor_page.wait_for_function("document.querySelector('#preview-md').innerText.includes('Sydney')", timeout=30000)
+    flag_and_correct(editor_page, "No, the capital of Australia is Sydney", "Sydney")
     editor_page.locator("#commit").click()  # runs while the other session chats
     for i, q in enumerate(["What is the capital of France?", "What is the currency of Japan?"]):
         ask(other, q, 2 * (i + 1))
@@ -191,10 +193,7 @@ def test_multi_hop_check_shows_the_chain_of_stored_facts(server, browser, artifa
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     page.goto(server)
     ask(page, "What is the capital of Freedonia?", 2)
-    page.locator('#chat button[aria-label="Dislike"]').last.click()
-    page.locator("#correction textarea").fill("The capital of Freedonia is Port Ember")
-    page.locator("#preview").click()
-    page.wait_for_function("document.querySelector('#preview-md').innerText.includes('Port Ember')", timeout=30000)
+    flag_and_correct(page, "The capital of Freedonia is Port Ember", "Port Ember")
     page.locator("#commit").click()
     page.wait_for_function("document.querySelector('#status').innerText.includes('Saved edit')", timeout=120000)
 
