@@ -8,9 +8,11 @@ the decomposition by matching instead of generating:
    relation the question names (relation cues in prompts/relations.json) or, while the relation
    the question asks about first is not yet reached, any stored fact about that object (questions
    often leave a hop unsaid: "the country of citizenship of the developer of X" via its CEO);
-3. when no stored fact continues the chain but the relation the question asks about first
-   ("What is the capital of ...") is still unanswered, the model answers that one hop itself
+3. when no stored fact continues the chain but the relation the question names first
+   ("What is the capital of ...") is still not reached, the model answers that one hop itself
    from the relation's cloze ("The capital of X is").
+Cue words inside the starting subject's name are ignored ("Billy Elliot the Musical" names no
+genre of music).
 """
 from __future__ import annotations
 
@@ -65,17 +67,18 @@ class FactChain(FactMemory):
         return max(hits, key=lambda h: (self.names_relation(question, h.metadata["relation"]),
                                         len(h.metadata["subject"]), h.similarity))
 
-    def asked_first(self, question: str) -> str | None:
-        """The relation the question names first: in English the last hop ("the capital of ...")."""
+    def asked_first(self, question: str) -> tuple[int, str] | None:
+        """(where, relation): the relation the question names first. In English that is the last
+        hop ("What is the capital of the country where ...")."""
         positions = [(cue_position(question, cues), rel) for rel, cues in self.cues.items()]
-        positions = [(p, rel) for p, rel in positions if p is not None]
-        return min(positions)[1] if positions else None
+        return min(((p, rel) for p, rel in positions if p is not None), default=None)
 
-    def _named_before(self, question: str, relation: str, others: set[str]) -> bool:
-        """True when the question names `relation` before every relation the chain already used."""
-        here = cue_position(question, self.cues_for(relation))
-        there = [p for p in (cue_position(question, self.cues_for(r)) for r in others) if p is not None]
-        return here is not None and all(here < p for p in there)
+    def reached(self, question: str, first: tuple[int, str] | None, relations: set[str]) -> bool:
+        """True when a relation the chain used is the one the question names first (or earlier)."""
+        if first is None:
+            return True
+        positions = (cue_position(question, self.cues_for(r)) for r in relations)
+        return any(p is not None and p <= first[0] for p in positions)
 
     def answer_multihop(self, question: str) -> MultiHopAnswer:
         question = " ".join(question.split())
@@ -85,7 +88,10 @@ class FactChain(FactMemory):
         if not starts:
             return MultiHopAnswer(question, self.plain_answer(question), [], self.name, used_memory=False)
         fact = self._best(question, starts)
-        last = self.asked_first(question)
+        # relation cues inside the subject's name ("Billy Elliot the Musical") are not cues: blank it
+        cue_text = re.sub(re.escape(fact.metadata["subject"]), lambda m: " " * len(m.group()), question,
+                          flags=re.IGNORECASE)
+        first = self.asked_first(cue_text)
         hops, used, relations = [], set(), set()
         while fact is not None and len(hops) < self.max_hops:
             m = fact.metadata
@@ -93,15 +99,15 @@ class FactChain(FactMemory):
             used.add(fact.id)
             relations.add(m["relation"])
             following = [h for h in self.about(m["target"], question) if h.id not in used]
-            named = [h for h in following if self.names_relation(question, h.metadata["relation"])]
+            named = [h for h in following if self.names_relation(cue_text, h.metadata["relation"])]
             if named:
-                fact = self._best(question, named)
-            elif following and last and last not in relations:
-                fact = self._best(question, following)  # a hop the question leaves unsaid, on the way to `last`
+                fact = self._best(cue_text, named)
+            elif following and not self.reached(cue_text, first, relations):
+                fact = self._best(cue_text, following)  # a hop the question leaves unsaid, on the way
             else:
                 fact = None
-        if last and last not in relations and len(hops) < self.max_hops and self._named_before(question, last, relations):
-            cloze = last.replace("{}", hops[-1].answer)
+        if not self.reached(cue_text, first, relations) and len(hops) < self.max_hops:
+            cloze = first[1].replace("{}", hops[-1].answer)
             said = self.complete(cloze, 12, ("\n", ".", ","))
             hops.append(Hop(cloze, said.strip(), source="model"))
         return MultiHopAnswer(question, hops[-1].answer, hops, self.name, used_memory=True)

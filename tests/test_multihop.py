@@ -34,6 +34,16 @@ def test_fact_chain_follows_three_stored_hops(assistant):
     # a two-hop question over the same facts stops where the question does
     two = assistant.multihop("Which country is the author of The Velvet Lantern a citizen of?")
     assert two.answer == "Freedonia" and len(two.hops) == 2
+    one = assistant.multihop("Who is the author of The Velvet Lantern?")
+    assert one.answer == "Mara Quillon" and len(one.hops) == 1
+
+
+def test_fact_chain_ignores_relation_words_inside_a_subject_name(assistant):
+    store(assistant, [("Capital Letters", "The author of {} is", "Mara Quillon"),
+                      ("Mara Quillon", "{} is a citizen of", "Freedonia"),
+                      ("Freedonia", "The capital of {} is", "Port Ember")])
+    result = assistant.multihop("Who is the author of Capital Letters?")
+    assert result.answer == "Mara Quillon" and len(result.hops) == 1  # "Capital" is part of the title
 
 
 def test_fact_chain_asks_the_model_for_an_unstored_last_hop(assistant):
