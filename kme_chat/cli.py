@@ -44,7 +44,10 @@ def cmd_eval(args, settings) -> int:
     if args.method not in BUILDERS:
         raise UserError(f"unknown method {args.method!r}; choose one of {', '.join(sorted(BUILDERS))}")
     load_cases(args.data, args.format, 1)  # check the file before the slow model load
-    checkpoints = [int(n) for n in args.checkpoints.split(",")] if args.checkpoints else []
+    try:
+        checkpoints = [int(n) for n in args.checkpoints.split(",")] if args.checkpoints else []
+    except ValueError:
+        raise UserError("--checkpoints takes edit counts separated by commas, e.g. 1,10,100") from None
     run = Run(args.method, args.format, args.limit, args.mode, checkpoints, args.sample, args.group,
               args.questions, not args.no_single_hops, args.locality, args.offset)
     result = run_one(run, LocalLLM.load(settings), settings, data_file=Path(args.data))

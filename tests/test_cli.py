@@ -53,6 +53,16 @@ def test_eval_refuses_a_file_of_the_wrong_format(tmp_path):
     assert out.returncode == 2 and b"not a JSON file" in out.stderr and b"Traceback" not in out.stderr
 
 
+def test_eval_and_report_refuse_bad_options_before_loading_anything(tmp_path):
+    data = str(shared("counterfact-edit.json"))
+    out = run("eval", "--data", data, "--format", "counterfact", "--method", "oracle", data_dir=tmp_path)
+    assert out.returncode == 2 and b"unknown method 'oracle'" in out.stderr
+    out = run("eval", "--data", data, "--format", "counterfact", "--checkpoints", "1,ten", data_dir=tmp_path)
+    assert out.returncode == 2 and b"--checkpoints takes edit counts" in out.stderr
+    out = run("report", "--only", "no-such-run", data_dir=tmp_path)
+    assert out.returncode == 2 and b"nothing in the plan matches" in out.stderr
+
+
 @pytest.mark.parametrize("fmt, name, limit", [("counterfact", "counterfact-edit.json", 3),
                                               ("zsre", "zsre_mend_train-1k.json", 3),
                                               ("mquake", "MQuAKE-hard.json", 1)])
