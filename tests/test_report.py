@@ -1,0 +1,32 @@
+"""The report writer on hand-made results: both tables, the curve plot, and reuse of finished runs."""
+import json
+
+from kme_chat import report
+
+
+def result(method, fmt, metrics, curve=None, **run):
+    r = {"run": {"group": 1, **run}, "method": method, "format": fmt, "mode": "sequential", "n": 3,
+         "metrics": metrics, "timings": {"edit_mean_s": 1.5, "query_mean_s": 0.25}}
+    return r | ({"curve": curve} if curve else {})
+
+
+def test_report_has_both_tables_and_the_curve(tmp_path):
+    results = [
+        result("ike", "counterfact", {"efficacy": 0.96, "locality": 1.0, "retainability": 0.95},
+               curve=[{"edits": 1, "efficacy": 1.0, "locality": 1.0}, {"edits": 3, "efficacy": 0.5, "locality": 0.9}]),
+        result("fact_chain", "mquake", {"multihop": 0.99, "path_followed": 0.98}, offset=100),
+    ]
+    path = report.write_report(results, tmp_path)
+    text = path.read_text()
+    assert "| ike | counterfact sequential | 3 | 0.960 | — |" in text
+    assert "| fact_chain | mquake g1 from #100 | 3 | 0.990 |" in text
+    assert (tmp_path / "sequential_curve.png").stat().st_size > 1000 and "sequential_curve.png" in text
+    assert json.loads((tmp_path / "report.json").read_text())[0]["curve"][1]["efficacy"] == 0.5
+
+
+def test_finished_runs_are_reused_not_rerun(tmp_path, monkeypatch):
+    done = report.PLAN[0]
+    report.save(result(done.method, done.format, {"efficacy": 0.5}), tmp_path / f"{done.name}.json")
+    monkeypatch.setattr(report, "run_one", lambda *a, **k: (_ for _ in ()).throw(AssertionError("rerun")))
+    path = report.run_report(settings=None, only=[done.name], folder=tmp_path)
+    assert "| ike | counterfact sequential | 3 | 0.500 |" in path.read_text()
