@@ -3,7 +3,7 @@ app can show sub-questions, retrieved facts and where each intermediate answer c
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Protocol, Sequence
+from typing import Callable, Sequence
 
 # complete(prompt, max_new_tokens, stop strings) -> continuation; the model behind it is the caller's.
 Complete = Callable[[str, int, Sequence[str]], str]
@@ -27,8 +27,3 @@ class MultiHopAnswer:
     method: str = ""
     used_memory: bool = False
 
-
-class MultiHopReader(Protocol):
-    name: str
-
-    def answer_multihop(self, question: str) -> MultiHopAnswer: ...

@@ -62,7 +62,8 @@ def _mquake(r: dict, i: int) -> MultiHopCase:
     by_subject = {e.request.subject: e.request.id for e in edits}
     path = [t[0] for t in r.get("orig", {}).get("new_triples_labeled", [])]
     return MultiHopCase(
-        case_id=str(r["case_id"]), edits=edits, chain=[by_subject[s] for s in path if s in by_subject], questions=list(r["questions"]),
+        case_id=str(r["case_id"]), edits=edits, chain=[by_subject[s] for s in path if s in by_subject],
+        questions=list(r["questions"]),
         answer=r["answer"], answer_aliases=list(r.get("answer_alias", [])),
         new_answer=r["new_answer"], new_answer_aliases=list(r.get("new_answer_alias", [])),
         new_single_hops=[(h["question"], [h["answer"], *h.get("answer_alias", [])]) for h in r.get("new_single_hops", [])],

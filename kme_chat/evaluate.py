@@ -239,9 +239,8 @@ def evaluate_multihop(cases: Sequence[MultiHopCase], editor: Editor, answer: Cal
     with the group's edits in place, and must get the answer they get with nothing edited."""
     progress = progress or (lambda stage, done, total: None)
     edit_timer, query_timer = Timer(), Timer()
-    probes = [c.questions[0] for c in cases[-locality:]] if locality else []
-    probe_cases = [c.case_id for c in cases[-locality:]] if locality else []
-    unedited = {q: _text(answer(q)) for q in probes}  # before any edit
+    probe_cases = list(cases[-locality:]) if locality else []
+    unedited = {c.questions[0]: _text(answer(c.questions[0])) for c in probe_cases}  # before any edit
     rows, kept = [], []
     groups = [cases[i:i + group] for i in range(0, len(cases), group)]
     for g, members in enumerate(groups):
@@ -263,8 +262,8 @@ def evaluate_multihop(cases: Sequence[MultiHopCase], editor: Editor, answer: Cal
                     rows[-1]["path_followed"] = max(path_followed(o.hops, case.chain) for o in outs)
                     rows[-1]["chains"] = [[asdict(h) for h in o.hops] for o in outs]
             ids = {c.case_id for c in members}
-            outside = [q for q, cid in zip(probes, probe_cases)
-                       if cid not in ids and not any(mentions(q, r.subject) for r in requests)]
+            outside = [c.questions[0] for c in probe_cases
+                       if c.case_id not in ids and not any(mentions(c.questions[0], r.subject) for r in requests)]
             if outside:
                 probe = outside[g % len(outside)]
                 kept.append(normalise(_text(query_timer(answer, probe))) == normalise(unedited[probe]))

@@ -26,6 +26,8 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import torch
 from torch import nn
 
+from editors.weights.batching import right_padded
+
 from .config import Settings
 from .errors import UserError
 
@@ -244,12 +246,7 @@ class LocalLLM:
         results = []
         for start in range(0, len(rows), batch_size):
             chunk = rows[start:start + batch_size]
-            width = max(len(ids) for ids, _, _ in chunk)
-            input_ids = torch.full((len(chunk), width), self.tokenizer.pad_token_id)
-            mask = torch.zeros((len(chunk), width), dtype=torch.long)
-            for i, (ids, _, _) in enumerate(chunk):  # right padding keeps positions aligned
-                input_ids[i, :len(ids)] = torch.tensor(ids)
-                mask[i, :len(ids)] = 1
+            input_ids, mask = right_padded([ids for ids, _, _ in chunk], self.tokenizer.pad_token_id)
             with self.lock:
                 logits = model(input_ids=input_ids, attention_mask=mask).logits
             logp = torch.log_softmax(logits.float(), dim=-1)

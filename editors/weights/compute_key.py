@@ -6,6 +6,7 @@ from typing import Sequence
 
 import torch
 
+from .batching import right_padded
 from .hooks import thread_hook
 
 
@@ -31,12 +32,7 @@ def compute_key(model, tokenizer, layer: int, prompt: str, subject: str, prefixe
     texts = [p + prompt for p in prefixes]
     positions = [subject_last_token(tokenizer, text, subject) for text in texts]
     rows = [tokenizer(text)["input_ids"] for text in texts]
-    width = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id)
-    mask = torch.zeros((len(rows), width), dtype=torch.long)
-    for i, ids in enumerate(rows):  # right-padded: positions before the padding are unaffected
-        input_ids[i, :len(ids)] = torch.tensor(ids)
-        mask[i, :len(ids)] = 1
+    input_ids, mask = right_padded(rows, tokenizer.pad_token_id)
     captured = {}
 
     def grab(mod, args, output=None):

@@ -9,6 +9,7 @@ from typing import Sequence
 
 import torch
 
+from .batching import right_padded
 from .compute_key import EditInputError, subject_last_token
 from .hooks import thread_hook
 
@@ -31,20 +32,16 @@ class SplitBatch:
 
     def __init__(self, sequences: Sequence[list[int]], cut: Sequence[int], pad_id: int):
         n, width_p = len(sequences), max(cut)
-        width_s = max(len(ids) - c for ids, c in zip(sequences, cut))
         self.prefix = torch.full((n, width_p), pad_id)        # left-padded: all rows end at the cut
         self.prefix_mask = torch.zeros((n, width_p), dtype=torch.long)
-        self.suffix = torch.full((n, width_s), pad_id)        # right-padded
-        self.suffix_mask = torch.zeros((n, width_s), dtype=torch.long)
         for i, (ids, c) in enumerate(zip(sequences, cut)):
             if c:
                 self.prefix[i, width_p - c:] = torch.tensor(ids[:c])
                 self.prefix_mask[i, width_p - c:] = 1
-            self.suffix[i, :len(ids) - c] = torch.tensor(ids[c:])
-            self.suffix_mask[i, :len(ids) - c] = 1
+        self.suffix, self.suffix_mask = right_padded([ids[c:] for ids, c in zip(sequences, cut)], pad_id)
         cut_t = torch.tensor(list(cut))[:, None]
         self.prefix_positions = (torch.arange(width_p)[None, :] - (width_p - cut_t)).clamp(min=0)
-        self.suffix_positions = cut_t + torch.arange(width_s)[None, :]
+        self.suffix_positions = cut_t + torch.arange(self.suffix.shape[1])[None, :]
         self.mask = torch.cat([self.prefix_mask, self.suffix_mask], 1)
 
     def prefix_cache(self, model):
