@@ -137,3 +137,15 @@ def test_memit_batch_on_a_tiny_llama_applies_and_undoes_each_edit_exactly(tiny, 
     memit.revert([edits[1]])
     for name, tensor in tiny.state_dict().items():
         assert torch.allclose(tensor, original[name], atol=1e-6), name
+
+
+def test_causal_trace_on_a_tiny_llama_finds_no_effect_without_noise_and_a_drop_with_it(tiny, llm):
+    from editors.weights.causal_trace import trace_mlp
+
+    prompt, subject = "The mother tongue of Danielle Darrieux is", "Danielle Darrieux"
+    quiet = trace_mlp(tiny, llm.tokenizer, prompt, subject, "French", noise=0.0, samples=2, window=3)
+    assert len(quiet["indirect_effect"]) == 4
+    assert quiet["p_corrupt"] == pytest.approx(quiet["p_clean"], rel=1e-4)  # the batched rows match the clean run
+    assert max(abs(x) for x in quiet["indirect_effect"]) < 1e-6
+    noisy = trace_mlp(tiny, llm.tokenizer, prompt, subject, "French", noise=5.0, samples=2, window=3)
+    assert noisy["p_corrupt"] != pytest.approx(noisy["p_clean"], rel=1e-3)

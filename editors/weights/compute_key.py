@@ -14,17 +14,21 @@ class EditInputError(ValueError):
     """The edit cannot be made as asked (subject not in prompt, target too long, …)."""
 
 
-def subject_last_token(tokenizer, text: str, subject: str) -> int:
-    """Index of the last token that overlaps the subject's last occurrence in `text`."""
+def subject_span(tokenizer, text: str, subject: str) -> tuple[int, int]:
+    """First and last index of the tokens that overlap the subject's last occurrence in `text`."""
     start = text.lower().rfind(subject.lower())
     if start < 0 or not subject.strip():
         raise EditInputError(f"the subject {subject!r} does not occur in the prompt {text!r}")
     end = start + len(subject)
     offsets = tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
-    last = [i for i, (a, b) in enumerate(offsets) if a < end and b > start]
-    if not last:
+    inside = [i for i, (a, b) in enumerate(offsets) if a < end and b > start]
+    if not inside:
         raise EditInputError(f"the subject {subject!r} could not be located in the tokens of {text!r}")
-    return last[-1]
+    return inside[0], inside[-1]
+
+
+def subject_last_token(tokenizer, text: str, subject: str) -> int:
+    return subject_span(tokenizer, text, subject)[1]
 
 
 @torch.no_grad()
