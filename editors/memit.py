@@ -37,26 +37,35 @@ class MEMIT(WeightEditor):
     def apply(self, edits: Sequence[EditRequest]) -> None:
         if not edits:
             return
-        layers, hp = list(self.hp.layers), self.hp
-        last = layers[-1]
-        prefixes = self.prefixes()
-        # 1. where each edit's subject should end up at the last edited layer
+        per_edit = self.spread(edits, self.targets(edits))
+        for e in edits:
+            if self._file(e.id):
+                deltas.save(self._file(e.id), per_edit[e.id])
+            self.applied[e.id] = per_edit[e.id]
+
+    def targets(self, edits: Sequence[EditRequest]) -> torch.Tensor:
+        """Step 1: where each edit's subject should end up at the last edited layer, (hidden, n)."""
+        last, prefixes = self.hp.layers[-1], self.prefixes()
         deltas_at_last = []
         for e in edits:
             key = compute_key(self.model, self.tokenizer, last, e.prompt, e.subject, prefixes)
             w_k = self.model.model.layers[last].mlp.down_proj.weight.detach() @ key
             deltas_at_last.append(compute_delta(self.model, self.tokenizer, last, [p + e.prompt for p in prefixes],
-                                                f"{e.subject} is a", e.subject, e.target_new, w_k, hp))
-        targets = self._hidden_at(edits, last) + torch.stack(deltas_at_last, 1)
-        # 2. spread the change over the layers, recomputing what is left after each one
+                                                f"{e.subject} is a", e.subject, e.target_new, w_k, self.hp))
+        return self._hidden_at(edits, last) + torch.stack(deltas_at_last, 1)
+
+    def spread(self, edits: Sequence[EditRequest], targets: torch.Tensor) -> dict[str, deltas.Factors]:
+        """Step 2: the change spread over the layers, recomputing what is left after each one.
+        Returns each edit's factors per layer; on any failure the model is left as it was."""
+        layers, prefixes = list(self.hp.layers), self.prefixes()
         per_edit: dict[str, deltas.Factors] = {e.id: {} for e in edits}
         try:
             for i, layer in enumerate(layers):
                 keys = torch.stack([compute_key(self.model, self.tokenizer, layer, e.prompt, e.subject, prefixes)
                                     for e in edits], 1)                       # (in, n)
-                residual = (targets - self._hidden_at(edits, last)) / (len(layers) - i)  # (out, n)
+                residual = (targets - self._hidden_at(edits, layers[-1])) / (len(layers) - i)  # (out, n)
                 c = self.stats.get([layer])[layer].double()
-                adjusted = torch.linalg.solve(hp.mom2_weight * c + keys.double() @ keys.double().T,
+                adjusted = torch.linalg.solve(self.hp.mom2_weight * c + keys.double() @ keys.double().T,
                                               keys.double()).float()          # (in, n)
                 factors = {layer: (residual, adjusted)}
                 if not deltas.is_finite(factors):
@@ -66,14 +75,11 @@ class MEMIT(WeightEditor):
                 for j, e in enumerate(edits):
                     per_edit[e.id][layer] = (residual[:, j].clone(), adjusted[:, j].clone())
         except BaseException:
-            for factors in per_edit.values():  # leave the model as it was
+            for factors in per_edit.values():
                 with self.lock:
                     deltas.subtract(self.model, factors)
             raise
-        for e in edits:
-            if self._file(e.id):
-                deltas.save(self._file(e.id), per_edit[e.id])
-            self.applied[e.id] = per_edit[e.id]
+        return per_edit
 
     def describe(self, edit: EditRequest) -> str:
         return f"memit: update of layers {self.hp.layers} down_proj (batch)"
