@@ -195,11 +195,13 @@ def evaluate_edits(scorer: Scorer, editor: Editor, cases: Sequence[EditCase], mo
     if mode == "batch":
         batch_timer = ev.edit_timer
         ev.edit_timer = Timer()
-        single = ev.run_single(cases)
+        # Sca_rel's reference: the same edits made one at a time (up to `sample` of them, spread evenly)
+        single = ev.run_single(spread(cases, sample))
         single_eff = mean_of(single, "efficacy")
         metrics["scalability"] = metrics["efficacy"]
         metrics["scalability_rel"] = (metrics["efficacy"] / single_eff) if single_eff else None
         metrics["efficacy_single"] = single_eff
+        metrics["single_measured"] = len(single)
         ev.edit_timer = batch_timer
     timings = {**ev.edit_timer.summary("edit"), **ev.query_timer.summary("query")}
     result = {"metrics": {k: v for k, v in metrics.items() if v is not None}, "timings": timings, "cases": rows}

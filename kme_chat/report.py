@@ -29,7 +29,7 @@ class Run:
     limit: int
     mode: str = "single"                 # counterfact/zsre: single | sequential | batch
     checkpoints: list[int] = field(default_factory=list)  # sequential: the curve's edit counts
-    sample: int | None = None            # sequential: edits measured per checkpoint
+    sample: int | None = None            # sequential: edits measured per checkpoint; batch: single edits for Sca_rel
     group: int = 1                       # mquake: cases whose edits are stored together
     questions: int | None = None         # mquake: questions asked per case (None = all)
     single_hops: bool = True             # mquake: also ask the edited facts one by one

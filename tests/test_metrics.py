@@ -100,6 +100,9 @@ def test_batch_mode_reports_scalability_relative_to_single():
     m = evaluate_edits(scorer, TableEditor(scorer, effects), cases, "batch")["metrics"]
     assert m["efficacy_single"] == 1.0
     assert m["scalability"] == 0.5 and m["scalability_rel"] == 0.5
+    assert m["single_measured"] == 2
+    sampled = evaluate_edits(scorer, TableEditor(scorer, effects), cases, "batch", sample=1)["metrics"]
+    assert sampled["single_measured"] == 1 and sampled["scalability"] == 0.5  # the batch itself is whole
 
 
 def test_context_is_put_before_the_prompt():
