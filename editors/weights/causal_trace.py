@@ -8,6 +8,8 @@ ROME edits where it peaks. All windows and noise samples run as one batch.
 """
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import torch
 
 from .compute_key import subject_span
@@ -62,7 +64,6 @@ def trace_mlp(model, tokenizer, prompt: str, subject: str, target: str, noise: f
             return out
         return hook
 
-    from contextlib import ExitStack
     with ExitStack() as stack:
         stack.enter_context(thread_hook(model.model.embed_tokens, corrupt))
         for j, mlp in enumerate(mlps):
