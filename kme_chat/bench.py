@@ -227,8 +227,49 @@ def bench_trace(n: int = 50, samples: int = 5, window: int = 5) -> dict:
             "peak_layer": int(mean_effect.argmax())}
 
 
+def bench_memit_lambda(configs=(([2, 3, 4, 5, 6], 15000.0), ([2, 3, 4, 5, 6], 5000.0), ([2, 3, 4, 5, 6], 2000.0),
+                                 ([2, 3, 4, 5, 6], 500.0), ([4, 5, 6], 5000.0)),
+                       n: int = 50, offset: int = 3000) -> dict:
+    """MEMIT's layer range and λ (how much the covariance C holds the old keys against the new ones)
+    chosen by measurement: n CounterFact edits made at once under each setting, on records the
+    report does not use. Step 1 (each edit's target at the last layer) does not depend on either,
+    so it is computed once; every setting ends at the same layer."""
+    from .datasets import load_cases
+    from .evaluate import Evaluation, mean_of
+    from .methods import build_editor
+    from .model import LocalLLM
+
+    settings = Settings()
+    llm = LocalLLM.load(settings)
+    cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=offset)
+    requests = [c.request for c in cases]
+    memit = build_editor("memit", llm)
+    last = {layers[-1] for layers, _ in configs}
+    if len(last) != 1:
+        raise ValueError("every setting must end at the same layer (the targets are shared)")
+    memit.hp.layers = list(configs[0][0])
+    start = time.perf_counter()
+    targets = memit.targets(requests)
+    targets_s = time.perf_counter() - start
+    evaluation = Evaluation(llm, memit)
+    evaluation.record_baseline(cases)
+    rows = []
+    for layers, weight in configs:
+        memit.hp.layers, memit.hp.mom2_weight = list(layers), weight
+        start = time.perf_counter()
+        memit.applied.update(memit.spread(requests, targets))
+        spread_s = time.perf_counter() - start
+        measured = [evaluation.measure(c, exact_match=False) for c in cases]
+        memit.revert(requests)
+        rows.append({"layers": list(layers), "mom2_weight": weight, "spread_s": round(spread_s, 1),
+                     **{k: round(mean_of(measured, k), 3) for k in ("efficacy", "generality", "locality")}})
+        print(rows[-1], flush=True)
+    return {"records": n, "offset": offset, "targets_s": round(targets_s, 1), "settings": rows}
+
+
 BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router": bench_router,
-           "weights": bench_weights, "layers": bench_layers, "trace": bench_trace}
+           "weights": bench_weights, "layers": bench_layers, "trace": bench_trace,
+           "memit_lambda": bench_memit_lambda}
 
 
 def run_benchmarks(settings: Settings, which: list[str]) -> int:
