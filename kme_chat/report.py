@@ -54,7 +54,7 @@ PLAN = [
     # weight editors: one at a time (each undone), one after another, and all in one batch
     Run("rome", "counterfact", 100, "single"),
     Run("rome", "counterfact", 100, "sequential", checkpoints=[1, 10, 25, 50], sample=25),
-    Run("memit", "counterfact", 100, "batch"),
+    Run("memit", "counterfact", 100, "batch", sample=25),
     # the curve of efficacy and locality up to 500 sequential edits
     Run("ike", "counterfact", 500, "sequential", checkpoints=[1, 10, 50, 100, 250], sample=25),
     # MQuAKE-hard, first question of each case; each case's 4 edits stored alone (g1) or 100 cases together
