@@ -24,7 +24,7 @@ class ROMEHyperParams:
 @dataclass
 class MEMITHyperParams(ROMEHyperParams):
     layers: list[int] = field(default_factory=lambda: [2, 3, 4, 5, 6])
-    mom2_weight: float = 5000.0     # lambda in (lambda C + K K^T); 15000 -> 5000 by `bench memit_lambda` (README)
+    mom2_weight: float = 2000.0     # lambda in (lambda C + K K^T); 15000 -> 2000 by `bench memit_lambda` (README)
 
 
 def hparams_for(model_type: str, num_layers: int) -> ROMEHyperParams:
