@@ -64,6 +64,7 @@ PLAN = [
     Run("fact_chain", **{**MQUAKE, "single_hops": True, "offset": 100}),  # cases never looked at while building it
     Run("fact_chain", **{**MQUAKE, "single_hops": True, "group": 100}),
     Run("rome", **MQUAKE),
+    Run("memit", **{**MQUAKE, "limit": 20, "locality": 10}),  # ~1 min per case here: 4 value steps
 ]
 
 
