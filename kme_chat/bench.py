@@ -192,10 +192,11 @@ def bench_layers(layers=(1, 2, 4, 6, 8), n: int = 20) -> dict:
 
 def bench_trace(n: int = 50, samples: int = 5, window: int = 5) -> dict:
     """Causal trace (ROME §2) over known facts the model gets right: the mean indirect effect of
-    restoring the MLPs around each layer at the subject's last token. Its peak is where ROME edits."""
+    restoring the MLPs around each layer at the subject's last token: where the model carries facts."""
     import torch
 
     from editors.weights.causal_trace import noise_scale, trace_mlp
+    from editors.weights.compute_value import object_token_ids
 
     from .model import LocalLLM
 
@@ -211,7 +212,7 @@ def bench_trace(n: int = 50, samples: int = 5, window: int = 5) -> dict:
         ids = tokenizer(fact["prompt"], return_tensors="pt")["input_ids"]
         with torch.no_grad():
             predicted = model(input_ids=ids).logits[0, -1].argmax().item()
-        if predicted != tokenizer(" " + fact["attribute"].strip())["input_ids"][0]:
+        if predicted != object_token_ids(tokenizer, fact["attribute"])[0]:
             skipped += 1  # the model does not know this fact: nothing to trace
             continue
         traced = trace_mlp(model, tokenizer, fact["prompt"], fact["subject"], fact["attribute"], noise,

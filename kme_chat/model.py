@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from editors.weights.batching import right_padded
+from editors.weights.compute_value import object_token_ids
 
 from .config import Settings
 from .errors import UserError
@@ -232,7 +233,7 @@ class LocalLLM:
         rows = []
         for prompt, target in zip(prompts, targets):
             p = self.tokenizer(prompt)["input_ids"]
-            t = self.tokenizer(" " + target.strip())["input_ids"]
+            t = object_token_ids(self.tokenizer, target)
             rows.append((p + t, len(p), len(t)))
         return rows
 

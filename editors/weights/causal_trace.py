@@ -3,8 +3,9 @@
 The subject's input embeddings are corrupted with Gaussian noise, so the model no longer
 predicts the fact's object. Then, in the same corrupted run, the MLP outputs at the subject's
 last token in a window of layers around l are put back to their values from the clean run. How
-much of P(object) comes back (the indirect effect) says how much those layers carry the fact;
-ROME edits where it peaks. All windows and noise samples run as one batch.
+much of P(object) comes back (the indirect effect) says how much those layers carry the fact
+(the ROME paper edits at its peak; `kme-chat bench layers` measures where editing works here).
+All windows and noise samples run as one batch.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from contextlib import ExitStack
 import torch
 
 from .compute_key import subject_span
+from .compute_value import object_token_ids
 from .hooks import thread_hook
 
 
@@ -27,7 +29,7 @@ def trace_mlp(model, tokenizer, prompt: str, subject: str, target: str, noise: f
     """Indirect effect of restoring the MLP outputs around each layer, averaged over noise samples."""
     ids = tokenizer(prompt, return_tensors="pt")["input_ids"]
     first, last = subject_span(tokenizer, prompt, subject)
-    target_id = tokenizer(" " + target.strip())["input_ids"][0]
+    target_id = object_token_ids(tokenizer, target)[0]
     mlps = [layer.mlp for layer in model.model.layers]
     count = len(mlps)
 

@@ -56,9 +56,14 @@ class SplitBatch:
                            cache=past, use_cache=past is not None).last_hidden_state
 
 
+def object_token_ids(tokenizer, text: str) -> list[int]:
+    """Token ids of an object as it follows a prompt: one leading space, no other padding."""
+    return tokenizer(" " + text.strip())["input_ids"]
+
+
 def compute_delta(model, tokenizer, layer: int, texts: Sequence[str], essence: str, subject: str,
                   target: str, w_k: torch.Tensor, hp) -> torch.Tensor:
-    target_ids = tokenizer(" " + target.strip())["input_ids"]
+    target_ids = object_token_ids(tokenizer, target)
     if not target.strip() or not target_ids:
         raise EditInputError("the new object is empty")
     if len(target_ids) > hp.max_target_tokens:
