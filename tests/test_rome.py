@@ -149,3 +149,39 @@ def test_causal_trace_on_a_tiny_llama_finds_no_effect_without_noise_and_a_drop_w
     assert max(abs(x) for x in quiet["indirect_effect"]) < 1e-6
     noisy = trace_mlp(tiny, llm.tokenizer, prompt, subject, "French", noise=5.0, samples=2, window=3)
     assert noisy["p_corrupt"] != pytest.approx(noisy["p_clean"], rel=1e-3)
+
+
+def test_batched_value_step_and_keys_equal_one_edit_at_a_time(tiny, llm, monkeypatch):
+    """MEMIT optimises many edits' δ in one batch (rebuilt as edits finish): each δ must be what
+    the one-edit optimisation gives, and each batched key what the one-edit key is."""
+    from editors.weights import compute_value
+    from editors.weights.compute_key import compute_key, compute_keys
+    from editors.weights.compute_value import ValueJob, compute_deltas
+    from editors.weights.hparams import ROMEHyperParams
+
+    # On this random model the third edit's NLL falls below 10.70 after one step and the others'
+    # never do: one edit stops early and the batch is rebuilt without it.
+    hp = ROMEHyperParams(v_steps=12, v_stop_nll=10.70, v_lr=0.5, clamp_norm=1000.0)
+    layouts = []
+
+    class CountedLayout(compute_value._Layout):
+        def __init__(self, model, rows, jobs, pad_id):
+            layouts.append(list(jobs))
+            super().__init__(model, rows, jobs, pad_id)
+
+    monkeypatch.setattr(compute_value, "_Layout", CountedLayout)
+    prefixes = ["", "Hello there. "]
+    edits = [("Danielle Darrieux", "The mother tongue of Danielle Darrieux is", "English"),
+             ("Toko Yasuda", "Toko Yasuda plays the instrument", "piano"),
+             ("Autonomous University of Madrid", "Autonomous University of Madrid is in", "Sweden"),
+             ("Thomas Joannes Stieltjes", "Thomas Joannes Stieltjes was born in", "the city of Paris, France")]
+    keys = compute_keys(tiny, llm.tokenizer, 1, [(p, s) for s, p, _ in edits], prefixes, rows_per_forward=3)
+    w_ks = keys @ tiny.model.layers[1].mlp.down_proj.weight.detach().T
+    jobs = [ValueJob([x + p for x in prefixes], f"{s} is a", s, t) for s, p, t in edits]
+    together = compute_deltas(tiny, llm.tokenizer, 1, jobs, w_ks, hp, rebatch_below=1.0)
+    assert layouts == [[0, 1, 2, 3], [0, 1, 3]]
+    for i, ((s, p, t), job) in enumerate(zip(edits, jobs)):
+        assert torch.allclose(keys[i], compute_key(tiny, llm.tokenizer, 1, p, s, prefixes), atol=1e-5)
+        alone = compute_deltas(tiny, llm.tokenizer, 1, [job], w_ks[i:i + 1], hp)[0]
+        assert alone.norm() > 0
+        assert torch.allclose(together[i], alone, atol=1e-4, rtol=1e-3), s

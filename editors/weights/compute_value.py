@@ -5,6 +5,7 @@ with |δ| clamped, then v* = W k* + δ."""
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
@@ -12,17 +13,6 @@ import torch
 from .batching import right_padded
 from .compute_key import EditInputError, subject_last_token
 from .hooks import thread_hook
-
-
-def _rows(tokenizer, texts: Sequence[str], target_ids: list[int], subject: str):
-    """Token rows 'text + target[:-1]', where the subject ends, and where each target token is predicted."""
-    rows = []
-    for text in texts:
-        ids = tokenizer(text)["input_ids"]
-        full = ids + target_ids[:-1]
-        targets = list(range(len(ids) - 1, len(ids) - 1 + len(target_ids)))  # positions predicting each target
-        rows.append((full, subject_last_token(tokenizer, text, subject), targets))
-    return rows
 
 
 class SplitBatch:
@@ -61,67 +51,155 @@ def object_token_ids(tokenizer, text: str) -> list[int]:
     return tokenizer(" " + text.strip())["input_ids"]
 
 
-def compute_delta(model, tokenizer, layer: int, texts: Sequence[str], essence: str, subject: str,
-                  target: str, w_k: torch.Tensor, hp) -> torch.Tensor:
-    target_ids = object_token_ids(tokenizer, target)
-    if not target.strip() or not target_ids:
-        raise EditInputError("the new object is empty")
-    if len(target_ids) > hp.max_target_tokens:
-        raise EditInputError(f"the new object is {len(target_ids)} tokens; a weight edit takes at most "
-                             f"{hp.max_target_tokens}")
-    rows = _rows(tokenizer, texts, target_ids, subject)
-    kl_ids = tokenizer(essence)["input_ids"]
-    sequences = [r[0] for r in rows] + [kl_ids]
-    subject_ends = [r[1] for r in rows] + [subject_last_token(tokenizer, essence, subject)]
-    batch = SplitBatch(sequences, subject_ends, tokenizer.pad_token_id)
-    n = len(sequences)
-    # The loss reads a few positions only: the target tokens of each row and the essence's last
-    # token. The LM head (a 49k-word vocabulary) runs on those alone, not on every position.
-    row_index = torch.tensor([i for i, r in enumerate(rows) for _ in r[2]] + [n - 1])
-    pos_index = torch.tensor([p - r[1] for r in rows for p in r[2]] + [len(kl_ids) - 1 - subject_ends[-1]])
-    wanted = torch.cat([torch.tensor(target_ids) for _ in rows])
+@dataclass
+class ValueJob:
+    """One edit's value step: the texts (prefix + prompt) that must end in the target, the
+    essence prompt whose next-token distribution must stay as it was, and the subject in both."""
+    texts: Sequence[str]
+    essence: str
+    subject: str
+    target: str
 
-    delta = torch.zeros(w_k.shape[0], requires_grad=True)
-    max_norm = hp.clamp_norm * w_k.norm()
+
+def _target_ids(tokenizer, target: str, hp) -> list[int]:
+    ids = object_token_ids(tokenizer, target)
+    if not target.strip() or not ids:
+        raise EditInputError("the new object is empty")
+    if len(ids) > hp.max_target_tokens:
+        raise EditInputError(f"the new object is {len(ids)} tokens; a weight edit takes at most "
+                             f"{hp.max_target_tokens}")
+    return ids
+
+
+@dataclass
+class _JobRows:
+    """One edit's token rows: the prompts ending in the target (scored by NLL), then the essence."""
+    sequences: list[list[int]]
+    cuts: list[int]               # where each row's subject ends
+    scored: list[tuple[int, int, int]]  # (row, position after the cut, target token) per NLL term
+    essence_position: int         # the essence row's last token, after its cut
+
+
+def _job_rows(tokenizer, job: ValueJob, hp) -> _JobRows:
+    target_ids = _target_ids(tokenizer, job.target, hp)
+    rows = _JobRows([], [], [], 0)
+    for text in job.texts:
+        ids = tokenizer(text)["input_ids"]
+        cut = subject_last_token(tokenizer, text, job.subject)
+        rows.scored += [(len(rows.sequences), len(ids) - 1 + t - cut, token)  # position len(ids)-1+t predicts token t
+                        for t, token in enumerate(target_ids)]
+        rows.sequences.append(ids + target_ids[:-1])
+        rows.cuts.append(cut)
+    essence_ids = tokenizer(job.essence)["input_ids"]
+    cut = subject_last_token(tokenizer, job.essence, job.subject)
+    rows.essence_position = len(essence_ids) - 1 - cut
+    rows.sequences.append(essence_ids)
+    rows.cuts.append(cut)
+    return rows
+
+
+class _Layout:
+    """The rows of some edits as one split batch, and where the loss reads it. The loss reads a
+    few positions only (target tokens, each essence's last token): the LM head (a 49k-word
+    vocabulary) runs on those alone."""
+
+    def __init__(self, model, rows: Sequence[_JobRows], jobs: Sequence[int], pad_id: int):
+        self.model, self.jobs = model, torch.tensor(list(jobs))
+        sequences, cuts, owner, nll_row, nll_pos, nll_owner, wanted, kl_row, kl_pos = ([] for _ in range(9))
+        for local, job in enumerate(jobs):
+            first = len(sequences)
+            for row, pos, token in rows[job].scored:
+                nll_row.append(first + row)
+                nll_pos.append(pos)
+                nll_owner.append(local)
+                wanted.append(token)
+            kl_row.append(first + len(rows[job].sequences) - 1)
+            kl_pos.append(rows[job].essence_position)
+            sequences += rows[job].sequences
+            cuts += rows[job].cuts
+            owner += [job] * len(rows[job].sequences)
+        self.batch = SplitBatch(sequences, cuts, pad_id)
+        self.owner = torch.tensor(owner)            # whose δ each row gets
+        self.row_index, self.pos_index = torch.tensor(nll_row + kl_row), torch.tensor(nll_pos + kl_pos)
+        self.scored = len(nll_row)
+        self.nll_owner, self.wanted = torch.tensor(nll_owner), torch.tensor(wanted)
+        self.tokens = torch.zeros(len(jobs)).index_add_(0, self.nll_owner, torch.ones(len(nll_owner)))
+        with torch.no_grad():
+            self.cache = self.batch.prefix_cache(model)
+
+    def logp(self) -> torch.Tensor:
+        hidden = self.batch.suffix_hidden(self.model, self.cache)
+        return torch.log_softmax(self.model.lm_head(hidden[self.row_index, self.pos_index]).float(), -1)
+
+    def nll_and_essence(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean NLL of the target per edit, and the essence's next-token log-probabilities."""
+        logp = self.logp()
+        picked = logp[:self.scored].gather(1, self.wanted[:, None])[:, 0]
+        nll = torch.zeros(len(self.jobs)).index_add(0, self.nll_owner, -picked) / self.tokens
+        return nll, logp[self.scored:]
+
+
+def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks: torch.Tensor, hp,
+                   rebatch_below: float = 0.75) -> torch.Tensor:
+    """δ for several edits at once, (n, hidden). Each edit has its own δ, rows and loss; the loss
+    summed over edits gives each δ exactly its own gradient, and Adam works per coordinate, so the
+    result is what one call per edit would give, in fewer, larger forwards. An edit stops once its
+    NLL is low enough (its δ is kept as it was then); once fewer than `rebatch_below` of the
+    batch's edits are still running, the batch is rebuilt from those alone."""
+    rows = [_job_rows(tokenizer, job, hp) for job in jobs]
+    n = len(jobs)
+    k_norm_sq = w_ks.norm(dim=1) ** 2
+    max_norm = hp.clamp_norm * w_ks.norm(dim=1)
+    delta = torch.zeros(n, w_ks.shape[1], requires_grad=True)
+    layout = _Layout(model, rows, range(n), tokenizer.pad_token_id)
 
     def add_delta(mod, args, output):
         out = output.clone()
-        out[:, 0] += delta  # every row's suffix starts at the subject's last token
+        out[:, 0] += delta[layout.owner]  # every row's suffix starts at its subject's last token
         return out
 
-    mlp = model.model.layers[layer].mlp
     with torch.no_grad():
-        cache = batch.prefix_cache(model)
-
-    def scored_logp():
-        hidden = batch.suffix_hidden(model, cache)
-        return torch.log_softmax(model.lm_head(hidden[row_index, pos_index]).float(), -1)
-
-    with torch.no_grad():
-        base = scored_logp()[-1]
+        base = layout.nll_and_essence()[1]   # the essences' next-token distributions before the edit
     optimiser = torch.optim.Adam([delta], lr=hp.v_lr)
+    result = torch.zeros(n, w_ks.shape[1])
+    done = torch.zeros(n, dtype=torch.bool)
     params = [p for p in model.parameters()]
     grads_were = [p.requires_grad for p in params]
     for p in params:
         p.requires_grad_(False)  # gradients for δ only
     try:
-        with thread_hook(mlp, add_delta):
-            for step in range(hp.v_steps):
-                optimiser.zero_grad()
-                logp = scored_logp()
-                nll = -logp[:-1].gather(1, wanted[:, None]).mean()  # every row has the same target length
-                kl = torch.nn.functional.kl_div(logp[-1], base, log_target=True, reduction="sum")
-                loss = nll + hp.kl_factor * kl + hp.v_weight_decay * delta.norm() ** 2 / w_k.norm() ** 2
-                if not torch.isfinite(loss):
-                    raise EditInputError("the optimisation diverged (NaN); nothing was changed")
-                if nll.item() < hp.v_stop_nll:  # the new object is already likely enough
-                    break
-                loss.backward()
-                optimiser.step()
-                with torch.no_grad():
-                    if delta.norm() > max_norm:
-                        delta.mul_(max_norm / delta.norm())
+        for step in range(hp.v_steps):
+            running = (~done).nonzero()[:, 0]
+            if len(running) < rebatch_below * len(layout.jobs):
+                layout = _Layout(model, rows, running.tolist(), tokenizer.pad_token_id)
+            ids = layout.jobs
+            optimiser.zero_grad()
+            with thread_hook(model.model.layers[layer].mlp, add_delta):  # not while a prefix is cached
+                nll, essence = layout.nll_and_essence()
+            kl = (base[ids].exp() * (base[ids] - essence)).sum(-1)  # KL(before ‖ after) per edit
+            loss = nll + hp.kl_factor * kl + hp.v_weight_decay * (delta[ids] ** 2).sum(1) / k_norm_sq[ids]
+            bad = ~torch.isfinite(loss) & ~done[ids]
+            if bad.any():
+                subject = jobs[int(ids[bad][0])].subject
+                raise EditInputError(f"the optimisation diverged (NaN) for {subject!r}; nothing was changed")
+            finished = ids[(nll.detach() < hp.v_stop_nll) & ~done[ids]]  # the new object is likely enough
+            result[finished] = delta.detach()[finished]
+            done[finished] = True
+            if done.all():
+                break
+            (loss * ~done[ids]).sum().backward()
+            optimiser.step()
+            with torch.no_grad():
+                norms = delta.norm(dim=1)
+                delta.mul_(torch.where(norms > max_norm, max_norm / norms, torch.ones_like(norms))[:, None])
     finally:
         for p, was in zip(params, grads_were):
             p.requires_grad_(was)
-    return delta.detach()
+    result[~done] = delta.detach()[~done]  # ran out of steps: the last δ
+    return result
+
+
+def compute_delta(model, tokenizer, layer: int, texts: Sequence[str], essence: str, subject: str,
+                  target: str, w_k: torch.Tensor, hp) -> torch.Tensor:
+    """δ for one edit (ROME)."""
+    return compute_deltas(model, tokenizer, layer, [ValueJob(texts, essence, subject, target)], w_k[None], hp)[0]

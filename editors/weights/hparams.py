@@ -25,6 +25,7 @@ class ROMEHyperParams:
 class MEMITHyperParams(ROMEHyperParams):
     layers: list[int] = field(default_factory=lambda: [2, 3, 4, 5, 6])
     mom2_weight: float = 2000.0     # lambda in (lambda C + K K^T); 15000 -> 2000 by `bench memit_lambda` (README)
+    value_batch: int = 16           # edits whose value step runs in one batch (README: MEMIT speed)
 
 
 def hparams_for(model_type: str, num_layers: int) -> ROMEHyperParams:
