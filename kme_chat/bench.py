@@ -269,9 +269,105 @@ def bench_memit_lambda(configs=(([2, 3, 4, 5, 6], 15000.0), ([2, 3, 4, 5, 6], 50
     return {"records": n, "offset": offset, "targets_s": round(targets_s, 1), "settings": rows}
 
 
+def bench_memit_scale(sizes=(100, 1000), offset: int = 4000, sample: int = 100) -> dict:
+    """MEMIT on batches of 100 and 1 000 CounterFact edits (records no other run uses): seconds
+    for step 1 (each edit's target, the value optimisation) and step 2 (spreading over the layers),
+    efficacy over every edit, and efficacy/generality/locality on `sample` of them spread evenly."""
+    from .datasets import load_cases
+    from .evaluate import Evaluation, mean_of, spread
+    from .methods import build_editor
+    from .model import LocalLLM
+
+    settings = Settings()
+    llm = LocalLLM.load(settings)
+    rows = []
+    for n in sizes:
+        cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=offset)
+        requests = [c.request for c in cases]
+        memit = build_editor("memit", llm)
+        memit.prefixes()
+        memit.stats.get(memit.hp.layers)  # cached already: `bench weights` times the statistics
+        evaluation = Evaluation(llm, memit)
+        measured_cases = spread(cases, sample)
+        evaluation.record_baseline(measured_cases)
+        start = time.perf_counter()
+        targets = memit.targets(requests, progress=lambda done, total: print(
+            f"\rmemit {n}: targets {done}/{total} ({time.perf_counter() - start:.0f} s)", end="", file=sys.stderr,
+            flush=True))
+        targets_s = time.perf_counter() - start
+        start = time.perf_counter()
+        memit.applied.update(memit.spread(requests, targets))
+        spread_s = time.perf_counter() - start
+        print(f"\nmemit {n}: spread {spread_s:.0f} s; measuring", file=sys.stderr, flush=True)
+        held = []
+        for r in requests:
+            new, old = llm.logprob([r.prompt] * 2, [r.target_new, r.target_true])
+            held.append(new > old)
+        measured = [evaluation.measure(c, exact_match=False) for c in measured_cases]
+        memit.revert(requests)
+        rows.append({"edits": n, "targets_s": round(targets_s, 1), "spread_s": round(spread_s, 1),
+                     "total_s": round(targets_s + spread_s, 1), "s_per_edit": round((targets_s + spread_s) / n, 2),
+                     "efficacy_all": round(statistics.fmean(held), 3), "measured": len(measured),
+                     **{k: round(mean_of(measured, k), 3) for k in ("efficacy", "generality", "locality")},
+                     "rss_mb": round(_rss_mb())})
+        print(rows[-1], flush=True)
+    return {"offset": offset, "layers": list(memit.hp.layers), "mom2_weight": memit.hp.mom2_weight,
+            "value_batch": memit.hp.value_batch, "goal_s_for_1000": 120, "sizes": rows}
+
+
+def bench_stats_sample(n: int = 30, offset: int = 5000, sizes=(2209, 512, 128)) -> dict:
+    """What the covariance C is computed from, and how much of it, against edit quality: the same
+    n ROME single edits (layer 4, records no other run uses) with C from factual sentences
+    (known facts + zsRE, shuffled, the first `size`), from text the model writes itself, and C = I
+    (no statistics: the update is then the plain least-norm one)."""
+    import random
+
+    import torch
+
+    from editors.rome import ROME
+    from editors.weights.hparams import hparams_for
+    from editors.weights.layer_stats import CovarianceCache, offline_sentences, sample_text
+
+    from .datasets import load_cases
+    from .evaluate import evaluate_edits
+    from .model import LocalLLM
+
+    settings = Settings()
+    llm = LocalLLM.load(settings)
+    hp = hparams_for(llm.model.config.model_type, llm.num_layers)
+    cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=offset)
+    sentences = offline_sentences(Path(settings.shared_data), 100_000)
+    random.Random(0).shuffle(sentences)
+    start = time.perf_counter()
+    written = sample_text(llm.model, llm.tokenizer, hp.stats_sequences // 2, hp.stats_tokens)
+    written_s = time.perf_counter() - start
+    samples = [(f"facts, {size} sentences", sentences[:size]) for size in sizes]
+    samples.append((f"self-written, {len(written)} x {hp.stats_tokens} tokens", written))
+    samples.append(("none (C = I)", None))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label, texts in samples:
+            stats = CovarianceCache(llm.model, llm.tokenizer, Path(tmp) / label.split(",")[0], llm.fingerprint,
+                                    hp.stats_sequences, hp.stats_tokens, texts=texts or [])
+            start = time.perf_counter()
+            if texts is None:
+                stats.put(hp.layer, torch.eye(llm.model.model.layers[hp.layer].mlp.down_proj.in_features))
+            else:
+                stats.get([hp.layer])
+            stats_s = time.perf_counter() - start
+            tokens = sum(len(llm.tokenizer(t)["input_ids"]) for t in texts) if texts else 0
+            rome = ROME(llm.model, llm.tokenizer, hp, stats)
+            result = evaluate_edits(llm, rome, cases, "single")
+            rows.append({"sample": label, "tokens": tokens, "stats_s": round(stats_s, 1),
+                         **{k: round(v, 3) for k, v in result["metrics"].items()}})
+            print(rows[-1], flush=True)
+    return {"records": n, "offset": offset, "layer": hp.layer, "written_s": round(written_s, 1), "samples": rows}
+
+
 BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router": bench_router,
            "weights": bench_weights, "layers": bench_layers, "trace": bench_trace,
-           "memit_lambda": bench_memit_lambda}
+           "memit_lambda": bench_memit_lambda, "memit_scale": bench_memit_scale,
+           "stats_sample": bench_stats_sample}
 
 
 def run_benchmarks(settings: Settings, which: list[str]) -> int:

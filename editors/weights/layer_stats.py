@@ -81,7 +81,8 @@ class CovarianceCache:
     """C per layer, computed once per model and kept on disk."""
 
     def __init__(self, model, tokenizer, directory: Path, fingerprint: str, sequences: int, tokens: int,
-                 progress: Callable[[str], None] | None = None, text_folder: Path | None = None):
+                 progress: Callable[[str], None] | None = None, text_folder: Path | None = None,
+                 texts: Sequence[str] | None = None):
         self.model, self.tokenizer = model, tokenizer
         self.directory, self.fingerprint = Path(directory), fingerprint
         self.sequences, self.tokens = sequences, tokens
@@ -89,9 +90,15 @@ class CovarianceCache:
         self._memory: dict[int, torch.Tensor] = {}
         self.texts = offline_sentences(Path(text_folder), 100_000) if text_folder else []
         self.source = f"offline{len(self.texts)}" if self.texts else f"self{sequences}x{tokens}"
+        if texts is not None:  # a sample chosen by the caller (the sample-size benchmark)
+            self.texts, self.source = list(texts), f"given{len(texts)}"
 
     def path(self, layer: int) -> Path:
         return self.directory / f"{self.fingerprint}-L{layer}-{self.source}.pt"
+
+    def put(self, layer: int, c: torch.Tensor) -> None:
+        """Use this C for a layer in this process (not saved): for comparing samples."""
+        self._memory[layer] = c
 
     def get(self, layers: Sequence[int]) -> dict[int, torch.Tensor]:
         missing = [l for l in layers if l not in self._memory and not self.path(l).is_file()]
