@@ -346,8 +346,8 @@ def bench_stats_sample(n: int = 30, offset: int = 5000, sizes=(2209, 512, 128)) 
     samples.append(("none (C = I)", None))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for label, texts in samples:
-            stats = CovarianceCache(llm.model, llm.tokenizer, Path(tmp) / label.split(",")[0], llm.fingerprint,
+        for i, (label, texts) in enumerate(samples):
+            stats = CovarianceCache(llm.model, llm.tokenizer, Path(tmp) / str(i), llm.fingerprint,
                                     hp.stats_sequences, hp.stats_tokens, texts=texts or [])
             start = time.perf_counter()
             if texts is None:
