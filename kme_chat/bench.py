@@ -315,11 +315,13 @@ def bench_memit_scale(sizes=(100, 1000), offset: int = 4000, sample: int = 100) 
             "value_batch": memit.hp.value_batch, "goal_s_for_1000": 120, "sizes": rows}
 
 
-def bench_stats_sample(n: int = 30, offset: int = 5000, sizes=(2209, 512, 128)) -> dict:
+def bench_stats_sample(n: int = 30, offset: int = 5000, sizes=(2209, 512, 128), mode: str = "single",
+                       self_written: bool = True) -> dict:
     """What the covariance C is computed from, and how much of it, against edit quality: the same
     n ROME single edits (layer 4, records no other run uses) with C from factual sentences
     (known facts + zsRE, shuffled, the first `size`), from text the model writes itself, and C = I
-    (no statistics: the update is then the plain least-norm one)."""
+    (no statistics: the update is then the plain least-norm one). In "sequential" mode the n edits
+    pile up in the same layer, where C should matter most."""
     import random
 
     import torch
@@ -338,11 +340,13 @@ def bench_stats_sample(n: int = 30, offset: int = 5000, sizes=(2209, 512, 128)) 
     cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=offset)
     sentences = offline_sentences(Path(settings.shared_data), 100_000)
     random.Random(0).shuffle(sentences)
-    start = time.perf_counter()
-    written = sample_text(llm.model, llm.tokenizer, hp.stats_sequences // 2, hp.stats_tokens)
-    written_s = time.perf_counter() - start
     samples = [(f"facts, {size} sentences", sentences[:size]) for size in sizes]
-    samples.append((f"self-written, {len(written)} x {hp.stats_tokens} tokens", written))
+    written_s = None
+    if self_written:
+        start = time.perf_counter()
+        written = sample_text(llm.model, llm.tokenizer, hp.stats_sequences // 2, hp.stats_tokens)
+        written_s = round(time.perf_counter() - start, 1)
+        samples.append((f"self-written, {len(written)} x {hp.stats_tokens} tokens", written))
     samples.append(("none (C = I)", None))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -357,17 +361,18 @@ def bench_stats_sample(n: int = 30, offset: int = 5000, sizes=(2209, 512, 128)) 
             stats_s = time.perf_counter() - start
             tokens = sum(len(llm.tokenizer(t)["input_ids"]) for t in texts) if texts else 0
             rome = ROME(llm.model, llm.tokenizer, hp, stats)
-            result = evaluate_edits(llm, rome, cases, "single")
+            result = evaluate_edits(llm, rome, cases, mode)
             rows.append({"sample": label, "tokens": tokens, "stats_s": round(stats_s, 1),
                          **{k: round(v, 3) for k, v in result["metrics"].items()}})
             print(rows[-1], flush=True)
-    return {"records": n, "offset": offset, "layer": hp.layer, "written_s": round(written_s, 1), "samples": rows}
+    return {"records": n, "offset": offset, "mode": mode, "layer": hp.layer, "written_s": written_s, "samples": rows}
 
 
 BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router": bench_router,
            "weights": bench_weights, "layers": bench_layers, "trace": bench_trace,
            "memit_lambda": bench_memit_lambda, "memit_scale": bench_memit_scale,
-           "stats_sample": bench_stats_sample}
+           "stats_sample": bench_stats_sample,
+           "stats_sample_sequential": lambda: bench_stats_sample(sizes=(2209, 128), mode="sequential", self_written=False)}
 
 
 def run_benchmarks(settings: Settings, which: list[str]) -> int:
