@@ -63,6 +63,12 @@ def measure_model(quantisation: str) -> dict:
             "answer": llm.chat(messages, max_new_tokens=24)}
 
 
+def _prefers_new(llm, request, quantised: bool = False) -> bool:
+    """Efficacy of one edit: P(new object) > P(old object) after its prompt."""
+    new, old = llm.logprob([request.prompt] * 2, [request.target_new, request.target_true], quantised=quantised)
+    return new > old
+
+
 def bench_foundation() -> dict:
     rows = []
     for q in ("none", "int8-dynamic", "bnb-nf4"):
@@ -147,10 +153,8 @@ def bench_weights(edits: int = 10, memit_batch: int = 10) -> dict:
         start = time.perf_counter()
         rome.apply([r])
         times.append(time.perf_counter() - start)
-        new, old = llm.logprob([r.prompt] * 2, [r.target_new, r.target_true])
-        held_float.append(new > old)
-        new, old = llm.logprob([r.prompt] * 2, [r.target_new, r.target_true], quantised=True)
-        held_quantised.append(new > old)
+        held_float.append(_prefers_new(llm, r))
+        held_quantised.append(_prefers_new(llm, r, quantised=True))
         rome.revert([r])
     memit = build_editor("memit", llm)
     batch = [c.request for c in cases[edits:]]
@@ -299,10 +303,7 @@ def bench_memit_scale(sizes=(100, 1000), offset: int = 4000, sample: int = 100) 
         memit.applied.update(memit.spread(requests, targets))
         spread_s = time.perf_counter() - start
         print(f"\nmemit {n}: spread {spread_s:.0f} s; measuring", file=sys.stderr, flush=True)
-        held = []
-        for r in requests:
-            new, old = llm.logprob([r.prompt] * 2, [r.target_new, r.target_true])
-            held.append(new > old)
+        held = [_prefers_new(llm, r) for r in requests]
         measured = [evaluation.measure(c, exact_match=False) for c in measured_cases]
         memit.revert(requests)
         rows.append({"edits": n, "targets_s": round(targets_s, 1), "spread_s": round(spread_s, 1),

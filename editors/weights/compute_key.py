@@ -36,20 +36,20 @@ def compute_keys(model, tokenizer, layer: int, edits: Sequence[tuple[str, str]],
                  rows_per_forward: int = 64) -> torch.Tensor:
     """k* for each (prompt, subject), (n, in): many edits' prefixed prompts share each forward."""
     texts = [(p + prompt, subject) for prompt, subject in edits for p in prefixes]
-    positions = [subject_last_token(tokenizer, text, subject) for text, subject in texts]
-    captured = []
+    positions = [subject_last_token(tokenizer, text, subject) for text, subject in texts]  # bad subjects fail here
+    captured, keys = {}, []
 
     def grab(mod, args, output=None):
-        captured.append(args[0].detach())
+        captured["k"] = args[0].detach()
 
     with thread_hook(model.model.layers[layer].mlp.down_proj, grab, kind="pre"):
         for start in range(0, len(texts), rows_per_forward):
             chunk = texts[start:start + rows_per_forward]
             input_ids, mask = right_padded([tokenizer(text)["input_ids"] for text, _ in chunk], tokenizer.pad_token_id)
             model.model(input_ids=input_ids, attention_mask=mask)
-    keys = torch.cat([k[torch.arange(len(k)), torch.tensor(positions[i * rows_per_forward:][:len(k)])]
-                      for i, k in enumerate(captured)])
-    return keys.view(len(edits), len(prefixes), -1).mean(1)
+            at = torch.tensor(positions[start:start + rows_per_forward])
+            keys.append(captured["k"][torch.arange(len(chunk)), at])
+    return torch.cat(keys).view(len(edits), len(prefixes), -1).mean(1)
 
 
 def compute_key(model, tokenizer, layer: int, prompt: str, subject: str, prefixes: Sequence[str]) -> torch.Tensor:

@@ -89,10 +89,11 @@ class CovarianceCache:
         self.sequences, self.tokens = sequences, tokens
         self.progress = progress or (lambda msg: None)
         self._memory: dict[int, torch.Tensor] = {}
-        self.texts = offline_sentences(Path(text_folder), 100_000) if text_folder else []
-        self.source = f"offline{len(self.texts)}" if self.texts else f"self{sequences}x{tokens}"
         if texts is not None:  # a sample chosen by the caller (the sample-size benchmark)
             self.texts, self.source = list(texts), f"given{len(texts)}"
+        else:
+            self.texts = offline_sentences(Path(text_folder), 100_000) if text_folder else []
+            self.source = f"offline{len(self.texts)}" if self.texts else f"self{sequences}x{tokens}"
 
     def path(self, layer: int) -> Path:
         return self.directory / f"{self.fingerprint}-L{layer}-{self.source}.pt"
