@@ -149,7 +149,7 @@ def build(assistant: Assistant) -> gr.Blocks:
         def on_preview(info, history, text, weight_choice):
             try:
                 still_there(info, history)
-                routed = route_correction(info["question"], info["answer"], text, llm=assistant.llm,
+                routed = route_correction(info["question"], info["answer"], text,
                                           weights=None if weight_choice == "memory only" else weight_choice)
             except UserError as exc:
                 return None, f"⚠️ {_esc(exc)}", gr.update(visible=False), "", "", "", gr.update(visible=False)

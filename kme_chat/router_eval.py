@@ -15,11 +15,11 @@ def predicted_route(routed) -> str:
     return KIND_OF_ROUTE[routed.route[0]]
 
 
-def router_accuracy(path: str | Path, llm=None) -> dict:
+def router_accuracy(path: str | Path) -> dict:
     rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines() if line.strip()]
     route_ok, exact_ok, exact_total, misses = 0, 0, 0, []
     for row in rows:
-        routed = route_correction(row["q"], "", row["c"], llm=llm)
+        routed = route_correction(row["q"], "", row["c"])
         got = predicted_route(routed)
         route_ok += got == row["route"]
         if row["route"] in ("fact", "rule"):

