@@ -376,6 +376,51 @@ BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router
            "stats_sample_sequential": lambda: bench_stats_sample(sizes=(2209, 128), mode="sequential", self_written=False)}
 
 
+CONVERSATIONS_DEV = REPO_ROOT / "bench" / "devsets" / "conversations-dev.jsonl"
+
+
+def bench_corrections() -> dict:
+    """What a person waits for after Commit on a memory edit: route + commit (validate, embed,
+    Chroma upsert, SQLite commit), for every correction of the conversation dev set, in order."""
+    from .assistant import Assistant
+    from .config import load_settings
+    from .evaluation.conversations import load_conversations
+    from .router import route_correction
+
+    rows = load_conversations(CONVERSATIONS_DEV)
+    assistant = Assistant.open(load_settings().with_overrides(data_dir=tempfile.mkdtemp(prefix="kme-bench-")))
+    route_s, total_s = [], []
+    for row in rows:
+        start = time.perf_counter()
+        routed = route_correction(row["q"], "", row["c"])
+        routed_at = time.perf_counter()
+        if routed.edit is not None and routed.method != "form":
+            routed.edit.routes = routed.route
+            assistant.add_edit(routed.edit)
+        route_s.append(routed_at - start)
+        total_s.append(time.perf_counter() - start)
+    route_s.sort()
+    total_s.sort()
+    return {"corrections": len(rows), "stored": len(assistant.log.active()),
+            "route_median_s": statistics.median(route_s), "route_p95_s": _p95(route_s),
+            "route_and_commit_median_s": statistics.median(total_s), "route_and_commit_p95_s": _p95(total_s),
+            "route_and_commit_max_s": total_s[-1]}
+
+
+def bench_scope() -> dict:
+    """The fact memory's scope gate swept on the conversation dev set (embeddings only) + its plot."""
+    from .evaluation.scope_curve import plot, sweep
+    from .memory import embedding_function
+
+    result = sweep(CONVERSATIONS_DEV, embedding_function())
+    plot(result, RESULTS / "scope_curve.png")
+    return result
+
+
+BENCHES["scope"] = bench_scope
+BENCHES["corrections"] = bench_corrections
+
+
 def run_benchmarks(settings: Settings, which: list[str]) -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     names = list(BENCHES) if "all" in which else which

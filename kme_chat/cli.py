@@ -41,6 +41,8 @@ def cmd_eval(args, settings) -> int:
     from .model import LocalLLM
     from .report import Run, run_one, save
 
+    if args.format == "conversations":
+        return _eval_conversations(args, settings)
     if args.method not in BUILDERS:
         raise UserError(f"unknown method {args.method!r}; choose one of {', '.join(sorted(BUILDERS))}")
     load_cases(args.data, args.format, 1)  # check the file before the slow model load
@@ -48,10 +50,31 @@ def cmd_eval(args, settings) -> int:
         checkpoints = [int(n) for n in args.checkpoints.split(",")] if args.checkpoints else []
     except ValueError:
         raise UserError("--checkpoints takes edit counts separated by commas, e.g. 1,10,100") from None
-    run = Run(args.method, args.format, args.limit, args.mode, checkpoints, args.sample, args.group,
-              args.questions, not args.no_single_hops, args.locality, args.offset)
+    limit = 20 if args.limit is None else args.limit
+    run = Run(args.method, args.format, limit, args.mode, checkpoints, args.sample, args.group, args.questions,
+              not args.no_single_hops, args.locality, args.offset)
     result = run_one(run, LocalLLM.load(settings), settings, data_file=Path(args.data))
     print(json.dumps({"metrics": result["metrics"], "timings": result["timings"]}, indent=2))
+    if args.json:
+        save(result, Path(args.json))
+    return 0
+
+
+def _eval_conversations(args, settings) -> int:
+    """The real path, line by line, in a fresh data dir: route, commit on the default route, ask again."""
+    import tempfile
+
+    from .assistant import Assistant
+    from .evaluation.conversations import evaluate_conversations, load_conversations
+    from .report import save
+
+    rows = load_conversations(args.data)[args.offset:]
+    rows = rows[:args.limit] if args.limit else rows
+    data_dir = tempfile.mkdtemp(prefix="kme-conversations-")
+    assistant = Assistant.open(settings.with_overrides(data_dir=data_dir))
+    result = evaluate_conversations(assistant, rows, progress=_progress)
+    result["settings"].update({"data": str(args.data), "offset": args.offset, "data_dir": data_dir})
+    print(json.dumps({"metrics": result["metrics"]}, indent=2))
     if args.json:
         save(result, Path(args.json))
     return 0
@@ -120,9 +143,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="measure an editing method on a data file")
     p.add_argument("--data", required=True)
-    p.add_argument("--format", required=True, choices=["counterfact", "zsre", "mquake"])
+    p.add_argument("--format", required=True, choices=["counterfact", "zsre", "mquake", "conversations"])
     p.add_argument("--method", default="none")
-    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--limit", type=int, help="records used (default 20; conversations: every line)")
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--mode", default="single", choices=["single", "sequential", "batch"])
     p.add_argument("--json", help="write the full result here")

@@ -1,0 +1,1 @@
+"""The evaluation harness: measures the product from outside (conversations, later more)."""
