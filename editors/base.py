@@ -19,6 +19,7 @@ class EditRequest:
     target_true: str = ""
     relation: str = ""          # e.g. "The capital of {} is"; defaults to prompt with subject blanked
     paraphrases: list[str] = field(default_factory=list)
+    aliases: list[str] = field(default_factory=list)  # other names of the subject ("Iacolino")
     question: str = ""          # the chat question the edit came from, if any
     note: str = ""              # free text: MemPrompt feedback, or a Language Patch consequence
     condition: str = ""         # Language Patch: when the patch applies
@@ -45,6 +46,9 @@ class Context:
     score: float = 0.0
     chat_text: str = ""
     separator: str = "\n"      # between `text` and the completion prompt
+    # a chat model gets stored facts as an earlier exchange (the user's question, the fact as the
+    # answer): it then answers in its own words, with no template text to repeat
+    chat_turns: list[dict] = field(default_factory=list)
 
     def before(self, prompt: str) -> str:
         return f"{self.text}{self.separator}{prompt}"

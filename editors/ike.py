@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .base import Context, Hit, MemoryStore
-from .facts import FactMemory
+from .facts import FactMemory, remembered_exchange
 
 
 def load_demos(path: Path) -> list[dict]:
@@ -54,5 +54,6 @@ class IKE(FactMemory):
         # the most relevant fact last, right before the query
         text = demos + "".join(self.query_template.format(fact=f) for f in reversed(facts))
         chat = self.chat_template.format(facts="\n".join(f"- {f}" for f in facts))
+        turns = [m for h in reversed(hits) for m in remembered_exchange(h.metadata)]
         return Context(text + "Prompt:", [h.metadata["edit_id"] for h in hits], hits[0].similarity, chat.strip(),
-                       separator=" ")
+                       separator=" ", chat_turns=turns)

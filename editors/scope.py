@@ -22,5 +22,3 @@ def mentions(query: str, subject: str) -> bool:
     return bool(subject_words) and all(w in query_words for w in subject_words)
 
 
-def in_scope(query: str, subject: str, similarity: float, threshold: float) -> bool:
-    return mentions(query, subject) or similarity >= threshold

@@ -34,7 +34,7 @@ def answer_with(llm: LocalLLM, editor, max_new_tokens: int = 32) -> Callable[[st
     """A question-answering function through the chat path, with `editor`'s memory in context."""
     def context(question: str):
         found = editor.context_for(question)
-        return MemoryContext(found.chat_text or found.text, found.edit_ids, editor.name) if found else None
+        return MemoryContext.of(found, editor.name) if found else None
 
     engine = ChatEngine(llm, context)
 
@@ -49,6 +49,7 @@ def validate_edit(edit: Edit) -> Edit:
     for name, limit in LIMITS.items():
         setattr(edit, name, clean_text(getattr(edit, name), name.replace("_", " "), limit, allow_empty=True))
     edit.paraphrases = [clean_text(p, "paraphrase", LIMITS["prompt"]) for p in edit.paraphrases if str(p).strip()]
+    edit.aliases = [clean_text(a, "alias", LIMITS["subject"]) for a in edit.aliases if str(a).strip()]
     if edit.kind == "fact":
         if not edit.subject:
             raise UserError("subject is empty")
@@ -159,14 +160,11 @@ class Assistant:
 
     # ---- chat --------------------------------------------------------------------------------
     def context_for(self, question: str) -> MemoryContext | None:
-        parts, ids, names = [], [], []
-        for name in MEMORY_EDITORS:
-            found = self.editor(name).context_for(question)
-            if found:
-                parts.append(found.chat_text or found.text)
-                ids += found.edit_ids
-                names.append(name)
-        return MemoryContext("\n".join(parts), ids, "+".join(names)) if parts else None
+        found = [MemoryContext.of(c, name) for name in MEMORY_EDITORS if (c := self.editor(name).context_for(question))]
+        if not found:
+            return None
+        return MemoryContext("\n".join(f.text for f in found if f.text), [i for f in found for i in f.edit_ids],
+                             "+".join(f.editor for f in found), [t for f in found for t in f.turns])
 
     def multihop(self, question: str, method: str = MULTIHOP_READERS[0]):
         """A multi-hop question answered over the stored facts, with the chain that led there."""

@@ -15,10 +15,19 @@ HISTORY_MESSAGES = 6  # a 135M model loses the thread on long histories; keep th
 
 @dataclass
 class MemoryContext:
-    """Text an editor adds before the question, and which edits it came from."""
+    """What memory adds to a chat, and which edits it came from: `turns` (stored facts as an earlier
+    exchange) go before the conversation, `text` (feedback, rules) before the question."""
     text: str
     edit_ids: list[str] = field(default_factory=list)
     editor: str = ""
+    turns: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, found, editor: str) -> "MemoryContext":
+        """From an editor's Context: its chat turns when it has them, else its text."""
+        if found.chat_turns:
+            return cls("", list(found.edit_ids), editor, list(found.chat_turns))
+        return cls(found.chat_text or found.text, list(found.edit_ids), editor)
 
 
 ContextProvider = Callable[[str], "MemoryContext | None"]
@@ -45,11 +54,12 @@ class ChatEngine:
         question = clean_text(question, "message", self.llm.settings.max_message_chars)
         context = self.context_for(question)
         user_turn = question
-        if context is not None:
+        if context is not None and context.text:
             user_turn = prompts.render("chat_with_memory.txt", self.llm.settings.prompts_dir,
                                        context=context.text, question=question).strip()
         # The system prompt is fixed text; nothing a user stores can reach it.
         messages = [{"role": "system", "content": self.system_prompt}]
+        messages += context.turns if context is not None else []
         messages += self._recent_turns(history, context)
         messages.append({"role": "user", "content": user_turn})
         return messages, context

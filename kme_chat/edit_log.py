@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS edits (
     user TEXT NOT NULL,
     created REAL NOT NULL,
     reverted REAL,
-    source_turn TEXT NOT NULL
+    source_turn TEXT NOT NULL,
+    aliases TEXT NOT NULL DEFAULT '[]'  -- JSON list: other names of the subject ("Iacolino")
 );
 CREATE INDEX IF NOT EXISTS edits_status ON edits(status);
 """
@@ -61,12 +62,13 @@ class Edit:
     created: float = field(default_factory=time.time)
     reverted: float | None = None
     source_turn: str = ""
+    aliases: list[str] = field(default_factory=list)
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def request(self) -> EditRequest:
         return EditRequest(id=self.id, subject=self.subject, prompt=self.prompt, target_new=self.target_new,
                            target_true=self.target_true, relation=self.relation, paraphrases=list(self.paraphrases),
-                           question=self.question, note=self.note, condition=self.condition)
+                           aliases=list(self.aliases), question=self.question, note=self.note, condition=self.condition)
 
     @property
     def summary(self) -> str:
@@ -87,12 +89,16 @@ class EditLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before we say "saved"
         self._db.executescript(SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(edits)")}
+        if "aliases" not in columns:  # a log written before aliases existed
+            self._db.execute("ALTER TABLE edits ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]'")
 
     def _row(self, row) -> Edit:
         names = [d[0] for d in self._cursor_desc]
         values = dict(zip(names, row))
         values["paraphrases"] = json.loads(values["paraphrases"])
         values["routes"] = json.loads(values["routes"])
+        values["aliases"] = json.loads(values["aliases"])
         return Edit(**values)
 
     def add(self, edit: Edit) -> Edit:
@@ -101,6 +107,7 @@ class EditLog:
         values = asdict(edit)
         values["paraphrases"] = json.dumps(values["paraphrases"])
         values["routes"] = json.dumps(values["routes"])
+        values["aliases"] = json.dumps(values["aliases"])
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         with self._lock:

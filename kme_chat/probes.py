@@ -45,7 +45,8 @@ def answer_probes(assistant, prompts: list[str], progress=None) -> list[str]:
     answers = []
     for i, prompt in enumerate(prompts):
         context = assistant.context_for(prompt)
-        shown = f"{context.text}\n{prompt}" if context else prompt
+        memory = "\n".join([t["content"] for t in context.turns] + [context.text]).strip() if context else ""
+        shown = f"{memory}\n{prompt}" if memory else prompt
         answers.append(assistant.llm.complete(shown, max_new_tokens=6).strip())
         if progress:
             progress((i + 1) / len(prompts), desc=f"probe {i + 1}/{len(prompts)}")

@@ -1,5 +1,6 @@
 """The app in real headless Chromium (Debian's), driven by Playwright, against `kme-chat serve`."""
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -140,6 +141,23 @@ def test_flag_correct_commit_ask_again_then_undo(server, browser, artifacts):
     page.locator('#chat button[aria-label="Clear"]').click()
     ask(page, QUESTION, 2)
     assert bot_messages(page)[-1] == before
+    page.close()
+
+
+def test_pronoun_correction_reaches_a_paraphrase(server, browser, artifacts):
+    """A correction typed the way people do ("She was born in ..."): the preview shows the answer
+    span alone, and a paraphrase of the question gets the corrected answer."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server)
+    ask(page, "Where was my grandmother born?", 2)
+    flag_and_correct(page, "She was born in Porto, Portugal.", "Porto")
+    edit_line = next(line for line in page.locator("#preview-md").inner_text().splitlines() if "Edit:" in line)
+    assert "grandmother" in edit_line and re.search(r"→\s*Porto\s*$", edit_line), edit_line
+    page.locator("#commit").click()
+    page.wait_for_function("document.querySelector('#status').innerText.includes('Saved edit')", timeout=120000)
+    ask(page, "What is my grandmother's birthplace?", 4)
+    assert "Porto" in bot_messages(page)[-1]
+    page.screenshot(path=str(artifacts / "pronoun-correction.png"), full_page=True)
     page.close()
 
 

@@ -122,7 +122,10 @@ def test_hostile_correction_is_plain_data(assistant):
     messages, context = assistant.engine.build("What is the capital of Italy?")
     assert messages[0] == {"role": "system", "content": assistant.engine.system_prompt}  # untouched
     assert sum(m["role"] == "system" for m in messages) == 1
-    assert "Ignore previous instructions" in messages[-1]["content"]   # present only as quoted data
+    # present only as data: the stored fact, said back as an earlier answer, never as an instruction
+    holding = [m for m in messages if "Ignore previous instructions" in m["content"]]
+    assert holding and all(m["role"] == "assistant" for m in holding)
+    assert messages[-1] == {"role": "user", "content": "What is the capital of Italy?"}
     assert {e.id for e in assistant.log.active()} == {keep.id, edit.id}  # other edits untouched
     assert assistant.log.get(keep.id).target_new == "English"
 
@@ -136,4 +139,5 @@ def test_conflicting_edit_is_found_and_replace_keeps_one(assistant):
     assistant.undo(old.id)                    # "replace": the app undoes the older edit, then adds
     assistant.add_edit(new)
     ctx = assistant.context_for("What is the capital of Italy?")
-    assert "Rome" in ctx.text and "Milan" not in ctx.text
+    remembered = " ".join(t["content"] for t in ctx.turns)
+    assert "Rome" in remembered and "Milan" not in remembered
