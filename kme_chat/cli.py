@@ -72,7 +72,10 @@ def _eval_conversations(args, settings) -> int:
     rows = rows[:args.limit] if args.limit else rows
     data_dir = tempfile.mkdtemp(prefix="kme-conversations-")
     assistant = Assistant.open(settings.with_overrides(data_dir=data_dir))
-    result = evaluate_conversations(assistant, rows, progress=_progress)
+    cases_log = Path(args.json).with_suffix(".cases.jsonl") if args.json else None
+    if cases_log is not None:
+        cases_log.unlink(missing_ok=True)
+    result = evaluate_conversations(assistant, rows, progress=_progress, cases_log=cases_log)
     result["settings"].update({"data": str(args.data), "offset": args.offset, "data_dir": data_dir})
     print(json.dumps({"metrics": result["metrics"]}, indent=2))
     if args.json:

@@ -45,6 +45,7 @@ APPROXIMATIONS = {"about", "around", "approximately", "roughly", "circa", "appro
 # nouns whose "of" complement is the answer: "part of Doctor Who", "the position of pope"
 PARTITIVES = {"part", "member", "kind", "type", "sort", "position", "office", "rank", "title", "role"}
 CONNECTORS = {"of", "on", "the", "de", "della", "del", "di", "da", "du", "des", "von", "van", "der", "al", "la", "le"}
+LEAD_WORDS = {"please", "just", "always", "also", "and", "do", "don't", "n't", "never", "pls"}
 CONDITION_MARKS = {"if", "when", "whenever", "unless"}
 NEGATORS = {"not", "n't", "never", "instead", "rather", "except"}
 
@@ -134,9 +135,10 @@ def _subject_tokens(sent, wh) -> list:
             score += 1
         if score > best_score:  # ties: the earlier phrase
             best, best_score = tokens, score
-    if best is None:  # "What is 7 times 8?", "Who performed Get Back?": everything after the verb
-        rest = [t for t in sent if not t.is_punct and t.i > sent.root.i and t.i not in wh_phrase]
-        return rest if wh is not None and sent.root.pos_ in ("AUX", "VERB") else []
+    if best is None:  # "What is 7 times 8?", "Who performed Get Back?": everything after the first verb
+        verb = next((t for t in sent if t.pos_ in ("AUX", "VERB") and t.i not in wh_phrase), None)
+        rest = [t for t in sent if verb is not None and t.i > verb.i and not t.is_punct and t.i not in wh_phrase]
+        return rest if wh is not None else []
     # a name the parser split ("Pride and Prejudice") stays whole
     ents = [e for e in sent.ents if e.start <= best[0].i < e.end or e.start <= best[-1].i < e.end]
     if ents:
@@ -449,10 +451,10 @@ def _score(tokens, frame: QuestionFrame) -> float | None:
     root = min(words, key=lambda t: len(list(t.ancestors)))
     if root.pos_ == "ADJ" and not root.text[:1].isupper():
         subj = [c for c in root.head.children if c.dep_ == "nsubj"]
-        if any(c.lower_ in ("you", "i", "we") for c in subj):
-            return None  # "are you sure?"
+        if any(c.lower_ in ("you", "i", "we", "that", "this") for c in subj):
+            return None  # "are you sure?", "that's helpful": about the exchange, not the answer
     label = next((t.ent_type_ for t in words if t.ent_type_), "")
-    score = 0.0
+    score = -2.0 if root.dep_ == "poss" else 0.0  # "Mark's car": the possessor modifies the answer
     if frame.answer_types and label in frame.answer_types:
         score += 3
     elif frame.answer_types and label and label not in frame.answer_types:
@@ -514,45 +516,52 @@ def _rule_parts(doc) -> tuple[str, str] | None:
 
 def _imperative(verb) -> bool:
     """A clause that tells the assistant what to do: a bare verb with no subject, first in its clause
-    after adverbs like 'please' or 'always' ("Please always give distances in miles")."""
+    after words like 'please' or 'always' ("Please always give distances in miles")."""
     if verb.lemma_.lower() in META_VERBS | REACTIONS | VERDICTS or verb.lower_ in REACTIONS | VERDICTS or \
-            not _is_verb(verb) or sum(not t.is_punct for t in verb.subtree) < 2:
+            not _is_verb(verb):
         return False
-    first_of_sentence = verb.i == verb.sent.start or all(
-        t.lower_ in ("please", "just", "always", "also") for t in verb.doc[verb.sent.start:verb.i])
-    following = verb.doc[verb.i + 1] if verb.i + 1 < len(verb.doc) else None
-    mistagged = (first_of_sentence and verb.dep_ == "ROOT" and verb.pos_ in ("NOUN", "PROPN") and following is not None
-                 and following.pos_ in ("ADP", "DET", "PRON", "PART", "ADV"))
-    if not (verb.pos_ == "VERB" and verb.tag_ == "VB" or mistagged):
-        return False  # the tagger may call a sentence-initial "Answer" a noun
-    if not any(t.pos_ in ("NOUN", "PROPN", "NUM", "ADJ") and t.lower_ not in ("more", "less", "else")
-               for t in verb.subtree if t.i != verb.i):
-        return False  # "tell me more", "never mind": a turn of the conversation, not a standing preference
-    if verb.dep_ not in ("ROOT", "advcl", "ccomp", "conj", "parataxis"):
+    sent = verb.sent
+    following = verb.doc[verb.i + 1] if verb.i + 1 < sent.end else None
+    if all(t.lower_ in LEAD_WORDS or t.is_punct for t in verb.doc[sent.start:verb.i]):
+        # first in its sentence: the tagger may call "Answer" a noun, or "Use" part of a compound
+        said = verb.tag_ == "VB" or (verb.pos_ in ("NOUN", "PROPN") and verb.dep_ == "ROOT" and following is not None
+                                     and following.pos_ not in ("CCONJ", "PUNCT"))
+        clause = [t for t in sent if t.i > verb.i]
+    else:
+        said = (verb.pos_ == "VERB" and verb.tag_ == "VB" and verb.dep_ in ("ROOT", "advcl", "ccomp", "conj", "parataxis")
+                and all(t.lower_ in LEAD_WORDS or t.pos_ in ("ADV", "INTJ", "PART") or t.is_punct
+                        for t in verb.subtree if t.i < verb.i))
+        clause = [t for t in verb.subtree if t.i > verb.i]
+    if not said or any(c.dep_ in ("nsubj", "nsubjpass", "expl", "aux", "mark") and c.lower_ not in ("do", "don't")
+                       for c in verb.children):
         return False
-    if any(c.dep_ in ("nsubj", "nsubjpass", "expl", "aux", "mark") and c.lower_ not in ("do", "don't") for c in verb.children):
-        return False
-    before = [t for t in verb.subtree if t.i < verb.i and not t.is_punct]
-    return all(t.pos_ in ("ADV", "INTJ", "PART", "AUX") or t.lower_ in ("please", "just") for t in before)
+    # "tell me more", "never mind": a turn of the conversation, not a standing preference
+    return any(t.pos_ in ("NOUN", "PROPN", "NUM", "ADJ") and t.lower_ not in ("more", "less", "else") for t in clause)
+
+
+def _describes_the_user(sent) -> bool:
+    """"I'm vegetarian", "I am American": what the user is, to keep in mind for every answer."""
+    return any(t.lemma_ == "be" and any(c.dep_ == "nsubj" and c.lower_ == "i" for c in t.children)
+               and any(c.dep_ in ("acomp", "attr") and c.lower_ not in VERDICTS for c in t.children) for t in sent)
 
 
 def _names_the_user(sent) -> bool:
     return any(t.lemma_ == "name" and any(c.lower_ == "my" for c in t.children) for t in sent)
 
 
-def _is_feedback(doc, frame: QuestionFrame | None) -> bool:
-    """An instruction, a statement of what the user meant or prefers, or a remark on the answer's style."""
+def _is_feedback(doc) -> bool:
+    """An instruction, a statement of what the user meant, prefers or is, or a remark on the answer's style."""
     for sent in doc.sents:
         root = sent.root
-        subjects = [c for c in root.children if c.dep_ in ("nsubj", "nsubjpass", "expl")]
-        lead = [t for t in sent if not t.is_punct and t.lower_ not in ("please", "just", "always", "never", "also", "and")
-                and t.pos_ != "INTJ"]
+        lead = [t for t in sent if not t.is_punct and t.lower_ not in LEAD_WORDS - {"do", "don't"} and t.pos_ != "INTJ"]
         if any(_imperative(t) for t in sent):
             return True
-        if (root.lemma_ == "be" and not subjects and lead and lead[0].lower_ in ("be", "do", "don't")):
-            return True
-        if any(t.lower_ == "do" for t in lead[:1]) and any(t.dep_ == "neg" for t in sent):
+        if lead and lead[0].lower_ == "be" and root.lemma_ == "be":
+            return True  # "Be more specific"
+        if lead and lead[0].lower_ == "do" and any(t.dep_ == "neg" for t in sent):
             return True  # "Don't use bullet points"
+        if _names_the_user(sent) or _describes_the_user(sent):
+            return True  # "My name is Dana", "I'm vegetarian"
         for t in sent:
             if t.lemma_.lower() in PREFERENCE_VERBS and t.pos_ == "VERB" and \
                     any(c.dep_ == "nsubj" and c.lower_ in ("i", "we") for c in t.children):
@@ -560,8 +569,6 @@ def _is_feedback(doc, frame: QuestionFrame | None) -> bool:
             if t.lemma_.lower() in STYLE_WORDS and (any(c.lower_ in ("too", "more", "less") for c in t.children)
                                                    or t.tag_ in ("JJR", "RBR")):
                 return True  # "That's too long", "shorter please"
-        if _names_the_user(sent):
-            return True  # "My name is Dana": how to address the user
         if any(t.lower_ in ("asked", "asking") for t in sent) and any(t.dep_ == "neg" for t in sent):
             return True  # "not what I asked"
     return False
@@ -575,7 +582,8 @@ def _states_a_fact(doc, frame: QuestionFrame | None) -> bool:
     from editors.scope import mentions
 
     for sent in doc.sents:
-        if not mentions(sent.text, frame.subject) or any(_imperative(t) for t in sent) or _names_the_user(sent):
+        if not mentions(sent.text, frame.subject) or any(_imperative(t) for t in sent) or _names_the_user(sent) \
+                or _describes_the_user(sent):
             continue
         if any(t.lemma_.lower() in PREFERENCE_VERBS and any(c.lower_ in ("i", "we") for c in t.children) for t in sent):
             continue
@@ -603,7 +611,7 @@ def route_correction(question: str, answer: str, correction: str, weights: str |
         return Routed(edit, ["language_patch"], "a conditional rule ('if …, then …'): Language Patch, "
                       "applied only when its condition holds", "parser")
     frame = analyse_question(question)
-    if _is_feedback(doc, frame) and not _states_a_fact(doc, frame):
+    if _is_feedback(doc) and not _states_a_fact(doc, frame):
         edit = Edit(kind="feedback", subject="", prompt="", target_new="", question=question, note=correction)
         return Routed(edit, ["memprompt"], "feedback on what you meant or prefer: MemPrompt, "
                       "shown again when a similar question comes", "parser")

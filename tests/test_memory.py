@@ -141,3 +141,23 @@ def test_conflicting_edit_is_found_and_replace_keeps_one(assistant):
     ctx = assistant.context_for("What is the capital of Italy?")
     remembered = " ".join(t["content"] for t in ctx.turns)
     assert "Rome" in remembered and "Milan" not in remembered
+
+
+def test_fact_scope_needs_the_subject_and_the_same_question(assistant):
+    """A chat fact reaches questions that name its subject (or an alias) and ask the same thing; a
+    question about the subject that asks something else, or about another subject, does not."""
+    from kme_chat.router import route_correction
+
+    for question, correction in [("What is my dog's name?", "My dog's name is Biscuit."),
+                                 ("What position does Salvatore Iacolino hold?", "He is a member of parliament.")]:
+        routed = route_correction(question, "", correction)
+        routed.edit.routes = routed.route
+        assistant.add_edit(routed.edit)
+    assert assistant.log.active()[1].aliases == ["Iacolino"]
+    for reached in ["What do I call my dog?", "What's the name of my dog?", "What is Iacolino's position?"]:
+        assert assistant.context_for(reached) is not None, reached
+    for kept in ["What is a dog?", "How long do dogs live?", "What is the name of the Pope?"]:
+        assert assistant.context_for(kept) is None, kept
+    # a fact stored without a question (CLI, benchmarks) is in scope wherever its subject is named
+    assistant.add_edit(fact())
+    assert assistant.context_for("Danielle Darrieux, a native speaker of") is not None

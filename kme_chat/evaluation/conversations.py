@@ -91,8 +91,9 @@ def leaks(answer: str, fragments: list[str]) -> bool:
 
 
 def evaluate_conversations(assistant, rows: list[dict], progress: Callable[[str, int, int], None] | None = None,
-                           max_new_tokens: int = 32) -> dict:
-    """Runs every line through the real router and commit path of `assistant` (its own data dir)."""
+                           max_new_tokens: int = 32, cases_log: Path | None = None) -> dict:
+    """Runs every line through the real router and commit path of `assistant` (its own data dir).
+    `cases_log`: each finished case is appended there as a JSON line (a long run can be read as it goes)."""
     progress = progress or (lambda stage, done, total: None)
     fragments = template_fragments(Path(assistant.settings.prompts_dir))
 
@@ -143,6 +144,9 @@ def evaluate_conversations(assistant, rows: list[dict], progress: Callable[[str,
         case["leaks"] = sum(leaks(a, fragments) for a in answers if a)
         case["seconds"] = seconds[-1]
         cases.append(case)
+        if cases_log is not None:
+            with open(cases_log, "a", encoding="utf-8") as f:
+                f.write(json.dumps(case, ensure_ascii=False) + "\n")
         progress("conversations", i + 1, len(rows))
     return {"metrics": conversation_metrics(cases, seconds), "cases": cases,
             "settings": {"max_new_tokens": max_new_tokens, "lines": len(rows)}}
