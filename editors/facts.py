@@ -10,7 +10,7 @@ import numpy as np
 
 from .base import EditRequest, Hit
 from .retrieval import RetrievalEditor
-from .scope import mentions
+from .scope import in_scope, mentions, words_as_written
 
 
 def subject_key(subject: str) -> str:
@@ -18,14 +18,12 @@ def subject_key(subject: str) -> str:
 
 
 def names_subject(query: str, metadata: dict) -> bool:
-    """The query names the fact's subject, or one of its aliases."""
+    """The query names the fact's subject, or one of its aliases; initials only as capitals ("WHO",
+    not "who")."""
     aliases = [a for a in (metadata.get("aliases") or "").split("|") if a]
-    return any(mentions(query, name) for name in [metadata["subject"], *aliases])
-
-
-def in_scope(mentioned: bool, relatedness: float, threshold: float, alone_threshold: float) -> bool:
-    """The fact memory's gate: the subject named and the same question by meaning, or nearly the same question."""
-    return relatedness >= alone_threshold or (mentioned and relatedness >= threshold)
+    initials = [a for a in aliases if a.isupper()]
+    return (any(mentions(query, name) for name in [metadata["subject"], *set(aliases) - set(initials)])
+            or any(a in words_as_written(query) for a in initials))
 
 
 def remembered_exchange(metadata: dict) -> list[dict]:
@@ -45,6 +43,10 @@ class FactMemory(RetrievalEditor):
     threshold = 0.6
     alone_threshold = 0.85
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._vectors: dict[str, np.ndarray] = {}  # stored questions, embedded once
+
     def entry(self, edit: EditRequest) -> tuple[str, dict]:
         return edit.fact, {"subject": edit.subject, "subject_key": subject_key(edit.subject), "fact": edit.fact,
                            "relation": edit.relation_template, "target": edit.target_new,
@@ -55,8 +57,16 @@ class FactMemory(RetrievalEditor):
         question = hit.metadata.get("question") or ""
         if not question:
             return hit.similarity
-        q, v = (np.asarray(x, dtype=np.float32) for x in self.store.embed([query, question]))
-        return max(hit.similarity, float(q @ v / (np.linalg.norm(q) * np.linalg.norm(v))))
+        return max(hit.similarity, float(self._unit(query) @ self._unit(question)))
+
+    def _unit(self, text: str) -> np.ndarray:
+        """A unit vector for `text`; stored questions are embedded once (the query is cached by the store)."""
+        if text not in self._vectors:
+            v = np.asarray(self.store.embed([text])[0], dtype=np.float32)
+            if len(self._vectors) > 10_000:
+                self._vectors.clear()
+            self._vectors[text] = v / np.linalg.norm(v)
+        return self._vectors[text]
 
     def accepts(self, query: str, hit: Hit) -> bool:
         # A fact from the chat keeps its question, so the query must also ask the same thing. A fact

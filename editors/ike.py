@@ -32,7 +32,6 @@ class IKE(FactMemory):
         prompts_dir = Path(prompts_dir)
         self.demo_template = (prompts_dir / "ike_demo.txt").read_text(encoding="utf-8")
         self.query_template = (prompts_dir / "ike_query.txt").read_text(encoding="utf-8")
-        self.chat_template = (prompts_dir / "chat_facts.txt").read_text(encoding="utf-8")
         # The pool is small and fixed: its vectors are kept in memory, so choosing demonstrations
         # costs one matrix product instead of a vector-store query per kind.
         self.pool = load_demos(prompts_dir / "ike_demos.jsonl")
@@ -53,7 +52,6 @@ class IKE(FactMemory):
         facts = [h.metadata["fact"] for h in hits]
         # the most relevant fact last, right before the query
         text = demos + "".join(self.query_template.format(fact=f) for f in reversed(facts))
-        chat = self.chat_template.format(facts="\n".join(f"- {f}" for f in facts))
         turns = [m for h in reversed(hits) for m in remembered_exchange(h.metadata)]
-        return Context(text + "Prompt:", [h.metadata["edit_id"] for h in hits], hits[0].similarity, chat.strip(),
+        return Context(text + "Prompt:", [h.metadata["edit_id"] for h in hits], hits[0].similarity,
                        separator=" ", chat_turns=turns)

@@ -22,3 +22,10 @@ def mentions(query: str, subject: str) -> bool:
     return bool(subject_words) and all(w in query_words for w in subject_words)
 
 
+def words_as_written(text: str) -> set[str]:
+    return set(_WORD.findall(text))
+
+
+def in_scope(mentioned: bool, relatedness: float, threshold: float, alone_threshold: float) -> bool:
+    """The fact memory's gate: the subject named and the same question by meaning, or nearly the same question."""
+    return relatedness >= alone_threshold or (mentioned and relatedness >= threshold)

@@ -18,7 +18,7 @@ from .edit_log import Edit, EditLog
 from .errors import UserError
 from .methods import Resources, build_editor
 from .model import LocalLLM
-from .validation import clean_text
+from .validation import clean_text, validate_edit
 
 log = logging.getLogger(__name__)
 
@@ -26,8 +26,6 @@ DEFAULT_ROUTES = {"fact": ["ike"], "feedback": ["memprompt"], "rule": ["language
 MULTIHOP_READERS = ("fact_chain", "mello")  # read the stored facts IKE writes; the first is the default
 MEMORY_EDITORS = ("language_patch", "memprompt", "ike")  # the order their context is shown
 WEIGHT_EDITORS = ("rome", "memit")
-LIMITS = {"subject": 200, "relation": 300, "prompt": 500, "target_new": 200, "target_true": 200,
-          "question": 2000, "note": 1000, "condition": 500}
 
 
 def answer_with(llm: LocalLLM, editor, max_new_tokens: int = 32) -> Callable[[str], str]:
@@ -42,30 +40,6 @@ def answer_with(llm: LocalLLM, editor, max_new_tokens: int = 32) -> Callable[[st
         messages, _ = engine.build(question)
         return llm.chat(messages, max_new_tokens=max_new_tokens)
     return answer
-
-
-def validate_edit(edit: Edit) -> Edit:
-    """Cleans every text field; refuses empty essentials and oversized text with a clear message."""
-    for name, limit in LIMITS.items():
-        setattr(edit, name, clean_text(getattr(edit, name), name.replace("_", " "), limit, allow_empty=True))
-    edit.paraphrases = [clean_text(p, "paraphrase", LIMITS["prompt"]) for p in edit.paraphrases if str(p).strip()]
-    edit.aliases = [clean_text(a, "alias", LIMITS["subject"]) for a in edit.aliases if str(a).strip()]
-    if edit.kind == "fact":
-        if not edit.subject:
-            raise UserError("subject is empty")
-        if not edit.target_new:
-            raise UserError("the new answer (target) is empty")
-        if not edit.prompt:
-            raise UserError("prompt is empty")
-        if edit.subject.lower() not in edit.prompt.lower():
-            raise UserError(f"the prompt {edit.prompt!r} does not mention the subject {edit.subject!r}")
-    elif edit.kind == "feedback":
-        if not edit.question or not edit.note:
-            raise UserError("feedback needs the question it is about and the feedback text")
-    elif edit.kind == "rule":
-        if not edit.condition or not edit.note:
-            raise UserError("a rule needs a condition ('if ...') and a consequence ('then ...')")
-    return edit
 
 
 def fact_prompt(subject: str, relation: str) -> str:
@@ -143,14 +117,17 @@ class Assistant:
         for name in MEMORY_EDITORS:
             wanted = {e.id: e for e in active if name in e.routes}
             editor = self.editor(name)
-            stored = self.resources.memory.edit_ids(editor.collection)
-            missing = [wanted[i].request() for i in wanted.keys() - stored]
-            stale = [i for i in stored - wanted.keys()]
-            if missing:
-                editor.apply(missing)
+            stored = self.resources.memory.entries(editor.collection)
+            missing = [wanted[i].request() for i in wanted.keys() - stored.keys()]
+            # entries written by an older version lack metadata the editor reads now: write them again
+            outdated = [wanted[i].request() for i in wanted.keys() & stored.keys()
+                        if set(editor.entry(wanted[i].request())[1]) - set(stored[i])]
+            stale = [i for i in stored.keys() - wanted.keys()]
+            if missing or outdated:
+                editor.apply(missing + outdated)
             for edit_id in stale:
                 self.resources.memory.delete_edit(editor.collection, edit_id)
-            counts[name] = {"restored": len(missing), "removed": len(stale)}
+            counts[name] = {"restored": len(missing), "rewritten": len(outdated), "removed": len(stale)}
         return counts
 
     def rebuild_memory(self) -> dict:

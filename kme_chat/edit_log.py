@@ -91,7 +91,11 @@ class EditLog:
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(edits)")}
         if "aliases" not in columns:  # a log written before aliases existed
-            self._db.execute("ALTER TABLE edits ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]'")
+            try:
+                self._db.execute("ALTER TABLE edits ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]'")
+            except sqlite3.OperationalError as exc:  # another process added it first
+                if "duplicate column" not in str(exc):
+                    raise
 
     def _row(self, row) -> Edit:
         names = [d[0] for d in self._cursor_desc]

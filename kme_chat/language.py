@@ -22,7 +22,9 @@ def nlp():
     return package.load()
 
 
+@functools.lru_cache(maxsize=256)
 def parse(text: str):
+    """The parsed text (cached: the router reads the same question and correction several times)."""
     return nlp()(text)
 
 

@@ -86,5 +86,9 @@ class ChromaMemory:
         return self._col(collection).count()
 
     def edit_ids(self, collection: str) -> set[str]:
+        return set(self.entries(collection))
+
+    def entries(self, collection: str) -> dict[str, dict]:
+        """Each stored edit id with its entry's metadata."""
         got = self._col(collection).get(include=["metadatas"])
-        return {m.get("edit_id") for m in got["metadatas"] if m and m.get("edit_id")}
+        return {m["edit_id"]: m for m in got["metadatas"] if m and m.get("edit_id")}

@@ -4,9 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .router import route_correction
-
-KIND_OF_ROUTE = {"ike": "fact", "memprompt": "feedback", "language_patch": "rule"}
+from .router import KIND_OF_ROUTE, route_correction
 
 
 def predicted_route(routed) -> str:

@@ -112,7 +112,8 @@ def test_questions_become_statements_that_end_where_the_answer_goes():
 def test_answer_matching_and_template_leaks():
     assert contains("The capital of Italy is Rome.", "rome") and not contains("Romeo is here", "Rome")
     fragments = template_fragments(Path(__file__).resolve().parent.parent / "prompts")
-    assert leaks("- The capital is Rome.\n\nUse these corrected facts; they override what you learned before:", fragments)
+    assert leaks("Rome.\n\nUser feedback on a similar question: keep it short", fragments)
+    assert leaks("New Fact: The capital of Italy is Rome.", fragments)
     assert not leaks("The capital of Italy is Rome.", fragments)
 
 

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
-from ..router import route_correction
+from ..router import KIND_OF_ROUTE, route_correction
 
 KINDS = ("fact", "feedback", "rule", "none")
-KIND_OF_ROUTE = {"ike": "fact", "memprompt": "feedback", "language_patch": "rule"}
-MEMORY_TEMPLATES = ("chat_facts.txt", "chat_with_memory.txt", "memprompt.txt", "language_patch.txt",
+MEMORY_TEMPLATES = ("chat_with_memory.txt", "memprompt.txt", "language_patch.txt",
                     "ike_demo.txt", "ike_query.txt")
 
 
@@ -80,7 +79,7 @@ def template_fragments(prompts_dir: Path) -> list[str]:
             for piece in re.split(r"\{[^}]*\}", path.read_text(encoding="utf-8")):
                 for line in piece.splitlines():
                     text = normalise_object(line)
-                    if len(text.split()) >= 2 or text.endswith(("fact", "rule", "prompt")) and len(text) > 3:
+                    if len(text.split()) >= 2:  # "New Fact:", not a lone "Rule:" (a word answers may use)
                         fragments.append(text)
     return sorted(set(fragments))
 

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from editors.facts import FactMemory, in_scope, names_subject
+from editors.facts import FactMemory, names_subject
+from editors.scope import in_scope
 
 from ..router import route_correction
 from .conversations import _listed, load_conversations

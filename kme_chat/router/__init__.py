@@ -1,0 +1,125 @@
+"""The router: a flagged answer plus the user's correction -> an edit, a route, and why.
+
+Four outcomes:
+- a fact ("Wrong! Rembrandt painted it.")               -> (s, r, o -> o*) -> IKE (+ ROME/MEMIT on request)
+- feedback on what the user meant or prefers            -> MemPrompt
+- a conditional rule ("if I ask about prices, ...")     -> Language Patch
+- nothing to store ("hmm ok", "are you sure?")          -> no edit, and the preview says why
+
+Both texts are parsed (spaCy, `kme_chat.language`). The kind comes from the correction's
+grammar: a conditional clause is a rule; an imperative, a first-person "I meant / I prefer" or a
+remark on the answer's style is feedback; a statement or fragment that carries an answer is a fact.
+For a fact, the question gives the subject and the relation (turned into a cloze statement, e.g.
+"Who painted the Mona Lisa?" -> "The Mona Lisa was painted by"); the correction gives only the new
+object: its noun phrases, names and numbers are candidates, minus what the question already says,
+pronouns, negated alternatives ("not Spanish") and chatter, ranked by the kind of answer the
+question asks for (who -> a person, where -> a place, ...) and by grammatical role.
+"""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from ..edit_log import Edit
+from ..language import parse
+from ..validation import clean_text, validate_edit
+from .answer import extract_answer
+from .kind import is_feedback, rule_parts, states_a_fact
+from .question import QuestionFrame, analyse_question
+from .tokens import content_lemmas
+
+__all__ = ["Routed", "QuestionFrame", "analyse_question", "extract_answer", "route_correction", "complete_form"]
+
+MAX_CORRECTION_CHARS = 4000
+KIND_OF_ROUTE = {"ike": "fact", "memprompt": "feedback", "language_patch": "rule"}
+
+
+@dataclass
+class Routed:
+    """What the user sees before committing: the edit, its route, why, and how it was extracted."""
+    edit: Edit | None
+    route: list[str]
+    reason: str
+    method: str                     # "parser" or "form"
+    missing: list[str] = field(default_factory=list)  # form fields still to fill
+
+
+def route_correction(question: str, answer: str, correction: str, weights: str | None = None) -> Routed:
+    """weights: None, "rome" or "memit" — also write the fact into the weights (policy or user's ask)."""
+    correction = clean_text(correction, "correction", MAX_CORRECTION_CHARS)
+    question = clean_text(question, "question", MAX_CORRECTION_CHARS)
+    if not re.search(r"\w", correction):
+        return Routed(None, [], "this does not read as a correction (no words in it): nothing stored. Type the "
+                      "right answer, what you meant, or a rule ('if …, then …').", "parser")
+    route = ["ike"] + ([weights] if weights else [])
+    if not (english_script(correction) and english_script(question)):
+        return _form(question, answer, correction, route, _fact_reason(weights) + ". Only English is read "
+                     "automatically: please fill in the form.")
+    doc = parse(correction)
+    if parts := rule_parts(doc):
+        edit = Edit(kind="rule", subject="", prompt="", target_new="", condition=parts[0], note=parts[1],
+                    question=question)
+        return Routed(validate_edit(edit), ["language_patch"], "a conditional rule ('if …, then …'): Language "
+                      "Patch, applied only when its condition holds", "parser")
+    frame = analyse_question(question)
+    if is_feedback(doc) and not states_a_fact(doc, frame):
+        edit = Edit(kind="feedback", subject="", prompt="", target_new="", question=question, note=correction)
+        return Routed(validate_edit(edit), ["memprompt"], "feedback on what you meant or prefer: MemPrompt, "
+                      "shown again when a similar question comes", "parser")
+    found = extract_answer(frame, correction) if frame else extract_answer(
+        QuestionFrame("", "", "", set(), content_lemmas(parse(question))), correction)
+    if found is None:
+        return Routed(None, [], "this does not carry a new answer (no name, thing or number that the question "
+                      "does not already say): nothing stored. Type the right answer, e.g. 'No, it's …'.", "parser")
+    new_object, prep = found
+    if prep and frame and frame.wh in ("where", "when"):
+        frame = analyse_question(question, prep) or frame
+    if frame is None:
+        return _form(question, answer, new_object, route, _fact_reason(weights) + ". The subject could not be "
+                     "read off the question: please fill in the form.")
+    edit = _fact(frame.subject, frame.relation, new_object)
+    edit.aliases = list(frame.aliases)
+    edit.question = question
+    edit.target_true = _strip(answer)[:200]
+    return Routed(validate_edit(edit), route, _fact_reason(weights), "parser")
+
+
+def english_script(text: str) -> bool:
+    """True when most letters are Latin: the parser reads English, and another script gives it nonsense."""
+    letters = [ch for ch in text if ch.isalpha()]
+    latin = sum(unicodedata.name(ch, "").startswith("LATIN") for ch in letters)
+    return not letters or latin >= len(letters) / 2
+
+
+def _form(question: str, answer: str, new_object: str, route: list[str], reason: str) -> Routed:
+    """A fact the user completes by hand: the new answer pre-filled when it was read."""
+    form = Edit(subject="", prompt="", relation="", target_new=new_object[:200], question=question[:2000],
+                target_true=_strip(answer)[:200])
+    return Routed(form, route, reason, "form", missing=["subject", "relation"])
+
+
+def _strip(text: str) -> str:
+    return text.strip().strip(" .!?\"'").strip()
+
+
+def _fact(subject: str, relation: str, new_object: str) -> Edit:
+    """Drops a preposition the relation already ends with ('located in' + 'in Rome' -> 'Rome')."""
+    if re.search(r"\b(in|at|on|from|by|of)$", relation, re.I):
+        new_object = re.sub(r"^(?:in|at|on|from|by|of)\s+", "", new_object, flags=re.I)
+    return Edit(subject=subject, relation=relation, prompt=relation.replace("{}", subject, 1), target_new=new_object)
+
+
+def _fact_reason(weights: str | None) -> str:
+    return "a factual correction: stored as a fact for retrieval (IKE)" + (
+        f" and written into the weights ({weights.upper()})" if weights else "")
+
+
+def complete_form(routed: Routed, subject: str, relation: str, target: str) -> Routed:
+    """The user's form fields -> a fact edit; raises UserError with what is still wrong."""
+    subject, relation, target = (clean_text(v, n, 300) for v, n in ((subject, "subject"), (relation, "relation"),
+                                                                      (target, "new answer")))
+    prompt = relation.replace("{}", subject, 1) if "{}" in relation else f"{subject} {relation}"
+    edit = routed.edit
+    edit.subject, edit.relation, edit.prompt, edit.target_new = subject, relation, prompt, target
+    return Routed(edit, routed.route, routed.reason, "form")
