@@ -38,9 +38,12 @@ class IKE(FactMemory):
         self.pool_vectors = np.asarray(store.embed([d["prompt"] for d in self.pool]), dtype=np.float32)
         self.pool_vectors /= np.linalg.norm(self.pool_vectors, axis=1, keepdims=True)
 
+    def _query_vector(self, query: str) -> np.ndarray:
+        v = np.asarray(self.store.embed([query])[0], dtype=np.float32)
+        return v / np.linalg.norm(v)
+
     def demonstrations(self, query: str) -> list[dict]:
-        query_vector = np.asarray(self.store.embed([query])[0], dtype=np.float32)
-        similarity = self.pool_vectors @ (query_vector / np.linalg.norm(query_vector))
+        similarity = self.pool_vectors @ self._query_vector(query)
         chosen = []
         for kind, count in self.demo_mix.items():  # later kinds sit closer to the query
             of_kind = [i for i in np.argsort(-similarity) if self.pool[i]["kind"] == kind][:count]
@@ -52,6 +55,9 @@ class IKE(FactMemory):
         facts = [h.metadata["fact"] for h in hits]
         # the most relevant fact last, right before the query
         text = demos + "".join(self.query_template.format(fact=f) for f in reversed(facts))
+        # a chat model gets each fact as an earlier exchange, then the facts again right before the
+        # question (plain sentences: no template text to repeat). Worked chat demonstrations before
+        # them lowered fixed answers 0.80 -> 0.73 on 60 dev lines with context-aware decoding.
         turns = [m for h in reversed(hits) for m in remembered_exchange(h.metadata)]
         return Context(text + "Prompt:", [h.metadata["edit_id"] for h in hits], hits[0].similarity,
-                       separator=" ", chat_turns=turns)
+                       " ".join(reversed(facts)), separator=" ", chat_turns=turns)

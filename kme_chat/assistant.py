@@ -35,11 +35,7 @@ def answer_with(llm: LocalLLM, editor, max_new_tokens: int = 32) -> Callable[[st
         return MemoryContext.of(found, editor.name) if found else None
 
     engine = ChatEngine(llm, context)
-
-    def answer(question: str) -> str:
-        messages, _ = engine.build(question)
-        return llm.chat(messages, max_new_tokens=max_new_tokens)
-    return answer
+    return lambda question: engine.answer(question, max_new_tokens=max_new_tokens)
 
 
 def fact_prompt(subject: str, relation: str) -> str:

@@ -11,12 +11,14 @@ from .model import LocalLLM
 from .validation import clean_text
 
 HISTORY_MESSAGES = 6  # a 135M model loses the thread on long histories; keep the last few turns
+CONTRAST = 1.0        # context-aware decoding's alpha (Shi et al. 2023 use 0.5-1; 1 for knowledge conflicts)
 
 
 @dataclass
 class MemoryContext:
-    """What memory adds to a chat, and which edits it came from: `turns` (stored facts as an earlier
-    exchange) go before the conversation, `text` (feedback, rules) before the question."""
+    """What memory adds to a chat, and which edits it came from: `turns` (worked exchanges, stored
+    facts as earlier exchanges) go before the conversation, `text` (facts, feedback, rules) right
+    before the question."""
     text: str
     edit_ids: list[str] = field(default_factory=list)
     editor: str = ""
@@ -24,10 +26,8 @@ class MemoryContext:
 
     @classmethod
     def of(cls, found, editor: str) -> "MemoryContext":
-        """From an editor's Context: its chat turns when it has them, else its text."""
-        if found.chat_turns:
-            return cls("", list(found.edit_ids), editor, list(found.chat_turns))
-        return cls(found.chat_text or found.text, list(found.edit_ids), editor)
+        """From an editor's Context: its chat form when it has one (text and turns), else its text."""
+        return cls(found.chat_text or found.text, list(found.edit_ids), editor, list(found.chat_turns))
 
 
 ContextProvider = Callable[[str], "MemoryContext | None"]
@@ -49,20 +49,25 @@ class ChatEngine:
         self.llm = llm
         self.context_for = context_for or (lambda question: None)
         self.system_prompt = prompts.load("system.txt", llm.settings.prompts_dir).strip()
+        self.contrast = CONTRAST
 
     def build(self, question: str, history: Sequence[dict] = ()) -> tuple[list[dict], MemoryContext | None]:
         question = clean_text(question, "message", self.llm.settings.max_message_chars)
         context = self.context_for(question)
+        return self._messages(question, history, context), context
+
+    def _messages(self, question: str, history: Sequence[dict], context: MemoryContext | None,
+                  with_memory: bool = True) -> list[dict]:
         user_turn = question
-        if context is not None and context.text:
+        if with_memory and context is not None and context.text:
             user_turn = prompts.render("chat_with_memory.txt", self.llm.settings.prompts_dir,
                                        context=context.text, question=question).strip()
         # The system prompt is fixed text; nothing a user stores can reach it.
         messages = [{"role": "system", "content": self.system_prompt}]
-        messages += context.turns if context is not None else []
+        messages += context.turns if with_memory and context is not None else []
         messages += self._recent_turns(history, context)
         messages.append({"role": "user", "content": user_turn})
-        return messages, context
+        return messages
 
     def _recent_turns(self, history: Sequence[dict], context: MemoryContext | None) -> list[dict]:
         """The last turns, less those about a fact the current context corrects: they were answered
@@ -84,13 +89,23 @@ class ChatEngine:
             kept.append(turn)
         return kept
 
-    def stream(self, question: str, history: Sequence[dict] = ()) -> Iterator[str]:
-        messages, _ = self.build(question, history)
-        yield from self.llm.stream_chat(messages)
+    def stream(self, question: str, history: Sequence[dict] = (), max_new_tokens: int | None = None) -> Iterator[str]:
+        """The answer as it grows. With stored facts in scope, decoding weighs the answer with the
+        memory against the answer without it (context-aware decoding), so a corrected fact wins over
+        what the model knew; every other question is decoded plainly, exactly as before any edit."""
+        messages, context = self.build(question, history)
+        if context is not None and context.turns:
+            plain = self._messages(clean_text(question, "message", self.llm.settings.max_message_chars), history,
+                                   context, with_memory=False)
+            yield from self.llm.stream_chat_contrast(messages, plain, self.contrast, max_new_tokens)
+        else:
+            yield from self.llm.stream_chat(messages, max_new_tokens)
 
-    def answer(self, question: str, history: Sequence[dict] = ()) -> str:
-        messages, _ = self.build(question, history)
-        return self.llm.chat(messages)
+    def answer(self, question: str, history: Sequence[dict] = (), max_new_tokens: int | None = None) -> str:
+        answer = ""
+        for answer in self.stream(question, history, max_new_tokens):
+            pass
+        return answer.strip()
 
     def as_runnable(self) -> "ChatRunnable":
         return ChatRunnable(self)

@@ -209,6 +209,34 @@ class LocalLLM:
         if errors:
             raise errors[0]
 
+    def stream_chat_contrast(self, messages: Sequence[dict], plain_messages: Sequence[dict], alpha: float = 1.0,
+                             max_new_tokens: int | None = None, plausible: float = 0.1) -> Iterator[str]:
+        """Context-aware decoding (Shi et al. 2023, "Trusting Your Evidence"): each token is chosen by
+        (1 + alpha) * log p(y | memory, question) - alpha * log p(y | question), so what the stored
+        facts say outweighs what the model knew before. As in contrastive decoding, only tokens with
+        p >= `plausible` * max p under the memory-conditioned distribution may be chosen. Greedy;
+        yields the answer as it grows."""
+        model, eos = self.chat_model, self.tokenizer.eos_token_id
+        with self.lock, torch.no_grad():
+            steps = []
+            for msgs in (messages, plain_messages):
+                ids = self.chat_inputs(msgs)["input_ids"]
+                out = model(input_ids=ids, use_cache=True)
+                steps.append([out.logits[:, -1], out.past_key_values])
+            tokens: list[int] = []
+            for _ in range(max_new_tokens or self.settings.max_new_tokens):
+                with_memory, without = (torch.log_softmax(s[0].float(), dim=-1) for s in steps)
+                score = (1 + alpha) * with_memory - alpha * without
+                score[with_memory < with_memory.max() + torch.log(torch.tensor(plausible))] = -float("inf")
+                token = int(score.argmax(-1))
+                if token == eos:
+                    break
+                tokens.append(token)
+                yield self.tokenizer.decode(tokens, skip_special_tokens=True)
+                for s in steps:
+                    out = model(input_ids=torch.tensor([[token]]), past_key_values=s[1], use_cache=True)
+                    s[0], s[1] = out.logits[:, -1], out.past_key_values
+
     def chat(self, messages: Sequence[dict], max_new_tokens: int | None = None) -> str:
         answer = ""
         for answer in self.stream_chat(messages, max_new_tokens):

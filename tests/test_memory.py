@@ -122,10 +122,10 @@ def test_hostile_correction_is_plain_data(assistant):
     messages, context = assistant.engine.build("What is the capital of Italy?")
     assert messages[0] == {"role": "system", "content": assistant.engine.system_prompt}  # untouched
     assert sum(m["role"] == "system" for m in messages) == 1
-    # present only as data: the stored fact, said back as an earlier answer, never as an instruction
+    # present only as data: the stored fact, in the conversation's turns, never in the system prompt
     holding = [m for m in messages if "Ignore previous instructions" in m["content"]]
-    assert holding and all(m["role"] == "assistant" for m in holding)
-    assert messages[-1] == {"role": "user", "content": "What is the capital of Italy?"}
+    assert holding and all(m["role"] in ("user", "assistant") for m in holding)
+    assert messages[-1]["role"] == "user" and messages[-1]["content"].endswith("What is the capital of Italy?")
     assert {e.id for e in assistant.log.active()} == {keep.id, edit.id}  # other edits untouched
     assert assistant.log.get(keep.id).target_new == "English"
 

@@ -97,8 +97,7 @@ def evaluate_conversations(assistant, rows: list[dict], progress: Callable[[str,
     fragments = template_fragments(Path(assistant.settings.prompts_dir))
 
     def ask(question: str) -> str:
-        messages, _ = assistant.engine.build(question)
-        return assistant.llm.chat(messages, max_new_tokens=max_new_tokens)
+        return assistant.engine.answer(question, max_new_tokens=max_new_tokens)
 
     others = sorted({o for row in rows for o in _listed(row.get("other"))})
     unedited = {}

@@ -107,6 +107,12 @@ def _cloze(sent, wh, subject_tokens, correction_prep: str) -> str | None:
                                                                 and root.lemma_ == "be"):
         # What is the capital of Italy? / Which city is Italy's capital?
         others = [t for t in rest if t.i != root.i]
+        if others and others[-1].pos_ == "ADP" and others[-1].i > root.i:
+            # a preposition left at the end: the verb goes after the subject's phrase
+            # ("Which state is Bristol in?" -> "Bristol is in", "Who is Ann married to?" -> "Ann is married to")
+            last = max(subject_ids)
+            head, tail = [t for t in others if t.i <= last], [t for t in others if t.i > last]
+            return f"{words(head)} {_be(root)} {words(tail)}"
         return f"{words(others)} {_be(root)}"
     if wh.lower_ in ("where", "when"):
         # Where was Marie Curie born? / Where is the Prado? / When is our book club?
