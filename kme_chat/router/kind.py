@@ -24,7 +24,7 @@ def rule_parts(doc) -> tuple[str, str] | None:
                 about_user = any(x.lower_ in ("i", "we", "me", "us", "my", "our") for x in clause)
                 if not (leads or about_user or imperative(t.head.head)):
                     continue
-                condition = [x for x in clause if x.i != t.i]
+                condition = [x for x in clause if x.i != t.i and x.lower_ != "then"]
                 consequence = trim([x for x in sent if x.i not in {c.i for c in clause} and x.lower_ != "then"])
                 cond = text_of(condition).strip(" ,.;")
                 then = "".join(x.text_with_ws for x in consequence).strip(" ,.;")  # the kept words only
