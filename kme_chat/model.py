@@ -210,12 +210,14 @@ class LocalLLM:
             raise errors[0]
 
     def stream_chat_contrast(self, messages: Sequence[dict], plain_messages: Sequence[dict], alpha: float = 1.0,
-                             max_new_tokens: int | None = None, plausible: float = 0.1) -> Iterator[str]:
+                             max_new_tokens: int | None = None, plausible: float = 0.5) -> Iterator[str]:
         """Context-aware decoding (Shi et al. 2023, "Trusting Your Evidence"): each token is chosen by
         (1 + alpha) * log p(y | memory, question) - alpha * log p(y | question), so what the stored
         facts say outweighs what the model knew before. As in contrastive decoding, only tokens with
-        p >= `plausible` * max p under the memory-conditioned distribution may be chosen. Greedy;
-        yields the answer as it grows."""
+        p >= `plausible` * max p under the memory-conditioned distribution may be chosen: with a
+        floor of 0.1 a fact the model half knew could lose to a rarer word ("The capital of Italy
+        is not Rome."); 0.5 keeps the choice among the memory's own favourites. Greedy; yields the
+        answer as it grows."""
         model, eos = self.chat_model, self.tokenizer.eos_token_id
         with self.lock, torch.no_grad():
             steps = []
