@@ -68,15 +68,19 @@ def _eval_conversations(args, settings) -> int:
     from .evaluation.conversations import evaluate_conversations, load_conversations
     from .report import save
 
+    from .evaluate import spread
+
     rows = load_conversations(args.data)[args.offset:]
     rows = rows[:args.limit] if args.limit else rows
+    rows = sorted(spread(rows, args.sample), key=rows.index) if args.sample else rows  # evenly, in order
     data_dir = tempfile.mkdtemp(prefix="kme-conversations-")
     assistant = Assistant.open(settings.with_overrides(data_dir=data_dir))
     cases_log = Path(args.json).with_suffix(".cases.jsonl") if args.json else None
     if cases_log is not None:
         cases_log.unlink(missing_ok=True)
     result = evaluate_conversations(assistant, rows, progress=_progress, cases_log=cases_log)
-    result["settings"].update({"data": str(args.data), "offset": args.offset, "data_dir": data_dir})
+    result["settings"].update({"data": str(args.data), "offset": args.offset, "sample": args.sample,
+                               "data_dir": data_dir})
     print(json.dumps({"metrics": result["metrics"]}, indent=2))
     if args.json:
         save(result, Path(args.json))
@@ -153,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", default="single", choices=["single", "sequential", "batch"])
     p.add_argument("--json", help="write the full result here")
     p.add_argument("--checkpoints", help="sequential: also measure after these edit counts, e.g. 1,10,100")
-    p.add_argument("--sample", type=int, help="sequential: measure at most this many edits per checkpoint")
+    p.add_argument("--sample", type=int, help="sequential: measure at most this many edits per checkpoint; "
+                   "conversations: run this many lines, spread evenly over the file")
     p.add_argument("--group", type=int, default=1, help="mquake: cases whose edits are stored together")
     p.add_argument("--questions", type=int, help="mquake: ask only the first N questions of each case")
     p.add_argument("--no-single-hops", action="store_true", help="mquake: skip the single-hop checks")
