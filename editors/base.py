@@ -49,6 +49,7 @@ class Context:
     # a chat model gets stored facts as an earlier exchange (the user's question, the fact as the
     # answer): it then answers in its own words, with no template text to repeat
     chat_turns: list[dict] = field(default_factory=list)
+    contrast: bool = False     # decode against the no-memory answer (facts a user gave in the chat)
 
     def before(self, prompt: str) -> str:
         return f"{self.text}{self.separator}{prompt}"

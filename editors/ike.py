@@ -60,4 +60,7 @@ class IKE(FactMemory):
         # them lowered fixed answers 0.80 -> 0.73 on 60 dev lines with context-aware decoding.
         turns = [m for h in reversed(hits) for m in remembered_exchange(h.metadata)]
         return Context(text + "Prompt:", [h.metadata["edit_id"] for h in hits], hits[0].similarity,
-                       " ".join(reversed(facts)), separator=" ", chat_turns=turns)
+                       " ".join(reversed(facts)), separator=" ", chat_turns=turns,
+                       # context-aware decoding only for facts corrected in the chat (they carry their question):
+                       # on a bare CLI fact ("The largest planet is Jupiter") it flipped a half-known answer
+                       contrast=all(h.metadata.get("question") for h in hits))

@@ -23,11 +23,13 @@ class MemoryContext:
     edit_ids: list[str] = field(default_factory=list)
     editor: str = ""
     turns: list[dict] = field(default_factory=list)
+    contrast: bool = False
 
     @classmethod
     def of(cls, found, editor: str) -> "MemoryContext":
         """From an editor's Context: its chat form when it has one (text and turns), else its text."""
-        return cls(found.chat_text or found.text, list(found.edit_ids), editor, list(found.chat_turns))
+        return cls(found.chat_text or found.text, list(found.edit_ids), editor, list(found.chat_turns),
+                   found.contrast)
 
 
 ContextProvider = Callable[[str], "MemoryContext | None"]
@@ -94,7 +96,7 @@ class ChatEngine:
         memory against the answer without it (context-aware decoding), so a corrected fact wins over
         what the model knew; every other question is decoded plainly, exactly as before any edit."""
         messages, context = self.build(question, history)
-        if context is not None and context.turns:
+        if context is not None and context.contrast:
             plain = self._messages(clean_text(question, "message", self.llm.settings.max_message_chars), history,
                                    context, with_memory=False)
             yield from self.llm.stream_chat_contrast(messages, plain, self.contrast, max_new_tokens)

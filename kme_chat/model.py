@@ -228,7 +228,13 @@ class LocalLLM:
             tokens: list[int] = []
             for _ in range(max_new_tokens or self.settings.max_new_tokens):
                 with_memory, without = (torch.log_softmax(s[0].float(), dim=-1) for s in steps)
-                score = (1 + alpha) * with_memory - alpha * without
+                # AdaCAD (Wang et al. 2024): alpha scaled by how much the two distributions disagree
+                # (Jensen-Shannon, base 2, in [0, 1]), so a fact the model already agrees with is not
+                # pushed away ("The largest planet is" -> Jupiter under both: no contrast there)
+                p, q = with_memory.exp(), without.exp()
+                mix = ((p + q) / 2).clamp_min(1e-12).log()
+                jsd = float(((p * (with_memory - mix)).sum() + (q * (without - mix)).sum()) / 2) / 0.6931471805599453
+                score = (1 + alpha * jsd) * with_memory - alpha * jsd * without
                 score[with_memory < with_memory.max() + torch.log(torch.tensor(plausible))] = -float("inf")
                 token = int(score.argmax(-1))
                 if token == eos:
