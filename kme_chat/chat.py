@@ -16,9 +16,9 @@ CONTRAST = 1.0        # context-aware decoding's alpha (Shi et al. 2023 use 0.5-
 
 @dataclass
 class MemoryContext:
-    """What memory adds to a chat, and which edits it came from: `turns` (worked exchanges, stored
-    facts as earlier exchanges) go before the conversation, `text` (facts, feedback, rules) right
-    before the question."""
+    """What memory adds to a chat, and which edits it came from: `turns` (stored facts as earlier
+    exchanges) go before the conversation, `text` (facts, feedback, rules) right before the question;
+    `contrast`: decode against the answer without memory."""
     text: str
     edit_ids: list[str] = field(default_factory=list)
     editor: str = ""
@@ -56,9 +56,9 @@ class ChatEngine:
     def build(self, question: str, history: Sequence[dict] = ()) -> tuple[list[dict], MemoryContext | None]:
         question = clean_text(question, "message", self.llm.settings.max_message_chars)
         context = self.context_for(question)
-        return self._messages(question, history, context), context
+        return self._messages(question, self._recent_turns(history, context), context), context
 
-    def _messages(self, question: str, history: Sequence[dict], context: MemoryContext | None,
+    def _messages(self, question: str, turns: list[dict], context: MemoryContext | None,
                   with_memory: bool = True) -> list[dict]:
         user_turn = question
         if with_memory and context is not None and context.text:
@@ -67,7 +67,7 @@ class ChatEngine:
         # The system prompt is fixed text; nothing a user stores can reach it.
         messages = [{"role": "system", "content": self.system_prompt}]
         messages += context.turns if with_memory and context is not None else []
-        messages += self._recent_turns(history, context)
+        messages += turns
         messages.append({"role": "user", "content": user_turn})
         return messages
 
@@ -95,10 +95,12 @@ class ChatEngine:
         """The answer as it grows. With stored facts in scope, decoding weighs the answer with the
         memory against the answer without it (context-aware decoding), so a corrected fact wins over
         what the model knew; every other question is decoded plainly, exactly as before any edit."""
-        messages, context = self.build(question, history)
+        question = clean_text(question, "message", self.llm.settings.max_message_chars)
+        context = self.context_for(question)
+        turns = self._recent_turns(history, context)  # read once: each earlier turn costs a memory lookup
+        messages = self._messages(question, turns, context)
         if context is not None and context.contrast:
-            plain = self._messages(clean_text(question, "message", self.llm.settings.max_message_chars), history,
-                                   context, with_memory=False)
+            plain = self._messages(question, turns, context, with_memory=False)
             yield from self.llm.stream_chat_contrast(messages, plain, self.contrast, max_new_tokens)
         else:
             yield from self.llm.stream_chat(messages, max_new_tokens)
