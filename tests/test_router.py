@@ -40,3 +40,26 @@ def test_unreadable_fact_falls_back_to_a_form():
 def test_bad_corrections_are_refused(text, message):
     with pytest.raises(UserError, match=message):
         route_correction("What is the capital of Italy?", "", text)
+
+
+@pytest.mark.parametrize("question, correction, subject, relation, new_object", [
+    # a preposition before the wh-word goes to the statement's end
+    ("In which city is the Acme Institute based?", "It's in Georgetown.", "Acme Institute", "The {} is based in", "Georgetown"),
+    ("In which city did Tove Lindqvist work?", "No, Bergen.", "Tove Lindqvist", "{} worked in", "Bergen"),
+    # the tagger's main verb ends the subject even when a later word could be a verb
+    ("What language did Ana Ruiz grow up speaking?", "Ana Ruiz grew up speaking Basque.", "Ana Ruiz",
+     "The language {} grew up speaking is", "Basque"),
+    # the subject repeated in the correction is not the answer; a name typed in lower case stays whole
+    ("Who is the head coach of the Golden Pines?", "Wrong! The head coach of the Golden Pines is Rita Moss.",
+     "Golden Pines", "The head coach of the {} is", "Rita Moss"),
+    ("Who is the original broadcaster of Marcus Welby?", "it originally aired on the british broadcasting corporation",
+     "Marcus Welby", "The original broadcaster of {} is", "british broadcasting corporation"),
+    # a regnal number is part of the name
+    ("Who was the king of Hungary in 1001?", "I think you mean Stephen I of Hungary.", "Hungary", None,
+     "Stephen I of Hungary"),
+])
+def test_question_shapes_and_answer_spans(question, correction, subject, relation, new_object):
+    edit = route_correction(question, "", correction).edit
+    assert edit.subject == subject
+    assert relation is None or edit.relation == relation
+    assert edit.target_new == new_object

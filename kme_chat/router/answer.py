@@ -4,10 +4,17 @@ by the kind of answer the question asks for and by grammatical role, then made w
 parser cut, a number's unit, a list)."""
 from __future__ import annotations
 
+import re
+
 from ..language import parse
 from .lexicon import (CONNECTORS, META_NOUNS, NEGATORS, PARTITIVES, REACTIONS, VERDICTS, WH_TAGS, WHEN)
 from .question import QuestionFrame
 from .tokens import clause_of, imperative, is_verb, text_of, trim
+
+NUMERIC = {"TIME", "DATE", "QUANTITY", "MONEY", "CARDINAL", "PERCENT"}
+
+ROMAN = re.compile(r"[IVXL]+")
+
 
 def _negated(span_tokens) -> bool:
     """'..., not Spanish' / 'rather than Sydney' / 'instead of X': the span is what the answer is not."""
@@ -40,7 +47,7 @@ def _candidates(doc):
     for ent in doc.ents:  # the tagger sometimes runs a name over a verb ("Acme Corp is Jo Ames")
         pieces, piece = [], []
         for t in ent:
-            if t.pos_ in ("VERB", "AUX"):
+            if t.pos_ in ("VERB", "AUX") and ent.label_ not in NUMERIC:  # "5:30 am" is one time
                 pieces.append(piece)
                 piece = []
             else:
@@ -53,13 +60,31 @@ def _candidates(doc):
         if not taken & {t.i for t in chunk}:
             spans.append(list(chunk))
             taken |= {t.i for t in chunk}
+        elif _lowercase_name(chunk) or _named_kind(chunk):
+            spans.append(list(chunk))  # "the british broadcasting corporation", "the Karnessan mark"
     for t in doc:
         if t.i not in taken and (t.pos_ in ("NUM", "PROPN", "NOUN") or
+                                 t.pos_ == "VERB" and t.is_alpha and not is_verb(t) or  # "allergic to shellfish"
                                  t.pos_ == "ADJ" and t.dep_ in ("dobj", "attr", "ROOT", "pobj", "conj", "appos",
                                                                 "acomp", "oprd")):
             spans.append([t])
             taken.add(t.i)
     return spans
+
+
+def _lowercase_name(chunk) -> bool:
+    """A noun phrase of two or more lower-case content words where the tagger saw a name in part of
+    it: a name typed without capitals."""
+    words = [t for t in chunk if t.pos_ not in ("DET", "PRON", "PUNCT")]
+    return (len(words) >= 2 and all(t.text.islower() for t in words) and any(t.ent_type_ for t in words)
+            and words[-1].pos_ in ("NOUN", "PROPN"))
+
+
+def _named_kind(chunk) -> bool:
+    """A common noun led by a name or nationality: "Karnessan mark", "Galician seafood"."""
+    root = chunk.root
+    return (root.pos_ == "NOUN" and not root.ent_type_ and
+            any(t.ent_type_ and t.dep_ in ("amod", "compound") and t.head.i == root.i for t in chunk))
 
 
 def _whole_name(tokens) -> list:
@@ -69,6 +94,8 @@ def _whole_name(tokens) -> list:
     start, end = tokens[0].i, tokens[-1].i
 
     def capital(t) -> bool:
+        if ROMAN.fullmatch(t.text) and t.i > 0 and doc[t.i - 1].pos_ == "PROPN":
+            return True  # "Stephen I", "Louis XIV": the tagger reads "I" as a pronoun
         return t.text[:1].isupper() and t.pos_ in ("PROPN", "NOUN", "ADJ", "NUM") and t.i != t.sent.start
     if capital(doc[end]) or doc[end].pos_ == "PROPN":
         while end + 2 < len(doc) and doc[end + 1].lower_ in CONNECTORS and \
@@ -85,6 +112,14 @@ def _whole_name(tokens) -> list:
             start -= 2
             while start - 1 >= 0 and capital(doc[start - 1]):
                 start -= 1
+    # a code written without spaces is one answer: "555-0142", "incidents-live", "v2.1"
+    while end + 2 < len(doc) and not doc[end].whitespace_ and doc[end + 1].text in ("-", "/", ".", "_") \
+            and not doc[end + 1].whitespace_ and not doc[end + 2].is_punct:
+        end += 2
+    while end + 1 < len(doc) and doc[end].like_num and doc[end + 1].like_num:
+        end += 1  # "0161 496 0723": a number written in groups
+    while start > 0 and doc[start].like_num and doc[start - 1].like_num:
+        start -= 1
     last = doc[end]
     if last.pos_ == "NUM" and last.dep_ == "nummod" and last.head.i == end + 1 and last.head.pos_ == "NOUN":
         end += 1

@@ -61,6 +61,15 @@ def _subject_tokens(sent, wh) -> list:
     return best
 
 
+def _fronted_preposition(sent, wh):
+    """'In which city ...', 'For which team ...': the preposition that opens the question before its
+    wh-word, or None. The answer goes after it at the statement's end ("... is based in")."""
+    tokens = [t for t in sent if not t.is_punct]
+    if wh is not None and len(tokens) > 1 and tokens[0].pos_ == "ADP" and tokens[1].i == wh.i:
+        return tokens[0]
+    return None
+
+
 def _be(token) -> str:
     """'s -> is, 're -> are: a contraction does not end a statement."""
     return {"'s": "is", "'re": "are", "'m": "am"}.get(token.lower_, token.lower_)
@@ -103,6 +112,18 @@ def _cloze(sent, wh, subject_tokens, correction_prep: str) -> str | None:
     aux = auxes[0] if auxes else None
     rest = [t for t in body if t.i not in wh_ids and t.i not in {a.i for a in auxes}]
 
+    fronted = _fronted_preposition(sent, wh)
+    if fronted is not None:
+        # In which city is the ITC based? -> The ITC is based in; Of which country is Rome the capital?
+        after = [t for t in body if t.i > wh.i and not (t.i == wh.i + 1 and t.pos_ == "NOUN")]
+        if after and after[0].lemma_ == "be":
+            last = max(subject_ids)
+            subject_part = [t for t in after[1:] if t.i <= last]
+            tail = [t for t in after[1:] if t.i > last]
+            if not all(t.pos_ in ("VERB", "ADP") for t in tail):
+                subject_part, tail = after[1:], []  # "In which city is X's factory?" -> "X's factory is in"
+            return " ".join(x for x in (words(subject_part), _be(after[0]), words(tail), fronted.lower_) if x)
+
     if root.lemma_ == "be" and wh.dep_ in ("attr", "nsubj") or (noun is not None and noun.dep_ in ("attr", "nsubj")
                                                                 and root.lemma_ == "be"):
         # What is the capital of Italy? / Which city is Italy's capital?
@@ -118,7 +139,15 @@ def _cloze(sent, wh, subject_tokens, correction_prep: str) -> str | None:
         # Where was Marie Curie born? / Where is the Prado? / When is our book club?
         prep = correction_prep or ("in" if wh.lower_ == "where" else "at")
         if root.lemma_ == "be":
-            return f"{words([t for t in rest if t.i != root.i])} {_be(root)} {prep}"
+            # "Where was Jenna Reyes born?" parsed with "was" as the root: the be goes after the subject
+            others = [t for t in rest if t.i != root.i]
+            last = max(subject_ids)
+            head, tail = [t for t in others if t.i <= last], [t for t in others if t.i > last]
+            if not (tail and all(t.pos_ in ("VERB", "ADP") for t in tail)):
+                head, tail = others, []  # "When is Noor's birthday?" -> "Noor's birthday is on"
+            if tail and tail[-1].pos_ == "ADP":
+                prep = ""  # "Where is Rocco from?" -> "Rocco is from"
+            return " ".join(x for x in (words(head), _be(root), words(tail), prep) if x)
         subj = [t for t in rest if t.i < root.i]
         after = [t for t in rest if t.i > root.i]
         be = aux.text.lower() if aux is not None and aux.lemma_ == "be" else None
@@ -147,6 +176,10 @@ def _cloze(sent, wh, subject_tokens, correction_prep: str) -> str | None:
     return None
 
 
+CLOSED_ADVERBS = {"still", "back", "well", "just", "right", "even", "home", "there", "here", "now", "then",
+                  "out", "up", "down", "off", "over", "first", "last", "long", "far", "near", "again"}
+
+
 def _do_question(sent, wh, correction_prep: str) -> tuple[list, str] | None:
     """'Which language does Ana Ruiz use?' read by position: the words between 'does' and
     the final verb are the subject (the tagger often calls that verb a noun, so the tree is not
@@ -160,11 +193,23 @@ def _do_question(sent, wh, correction_prep: str) -> tuple[list, str] | None:
     tail = tokens[tokens.index(aux) + 1:]
     # the verb: the last lower-case word that can be a verb ("does the pool open on Sundays",
     # "does Tom Reyes play professionally"); what follows it is its complement
-    at = next((i for i in range(len(tail) - 1, 0, -1) if tail[i].text.islower() and tail[i].pos_ != "ADP"
-               and tail[i].pos_ != "ADV" and is_verb(tail[i])), None)
+    def verb_like(i: int) -> bool:
+        t = tail[i]
+        if not t.text.islower() or t.pos_ == "ADP" or not is_verb(t):
+            return False
+        # an adverb only where a verb would stand: last, or before its preposition ("does our
+        # project lead live in" -- tagged an adverb), and not a closed-class adverb ("still", "back")
+        return t.pos_ != "ADV" or (t.lower_ not in CLOSED_ADVERBS and
+                                   (i == len(tail) - 1 or tail[i + 1].pos_ == "ADP"))
+
+    at = next((i for i in range(len(tail) - 1, 0, -1) if verb_like(i)), None)
     if at is None:
         return None
     verb, subject, preps = tail[at], tail[:at], tail[at + 1:]
+    root = next((i for i, t in enumerate(subject) if t.dep_ == "ROOT" and t.pos_ == "VERB" and t.text.islower()), None)
+    if root is not None and root > 0 and all(t.pos_ == "PROPN" for t in subject[:root]):
+        # "did Giunta Pisano grow up speaking": the tagger's main verb ends the subject
+        verb, subject, preps = subject[root], subject[:root], subject[root + 1:] + [verb] + preps
     adverbs = []
     while subject and subject[-1].pos_ in ("ADV", "ADJ") and subject[-1].text.islower():
         adverbs.insert(0, subject.pop())  # "did Blue Hour first air on"
@@ -175,6 +220,9 @@ def _do_question(sent, wh, correction_prep: str) -> tuple[list, str] | None:
     lead = " ".join(["{}"] + [t.text for t in adverbs] + [finite] + [t.text for t in preps])
     if wh.lower_ in ("where", "when") and not any(t.pos_ == "ADP" for t in preps[-1:]):
         lead += " " + (correction_prep or ("in" if wh.lower_ == "where" else "on"))
+    fronted = _fronted_preposition(sent, wh)
+    if fronted is not None:
+        return subject, f"{lead} {fronted.lower_}"  # "In which city did X work?" -> "{} worked in"
     noun = wh.head if wh.dep_ == "det" else None
     if noun is not None and wh.lower_ not in ("where", "when"):
         return subject, f"the {noun.lemma_} {lead} is"

@@ -9,8 +9,11 @@ from lemminflect import getAllLemmas
 from .lexicon import APPROXIMATIONS, LEAD_WORDS, META_VERBS, REACTIONS, VERDICTS
 
 def content_lemmas(tokens) -> set[str]:
-    return {t.lemma_.lower() for t in tokens
-            if t.pos_ in ("NOUN", "PROPN", "NUM", "ADJ", "VERB") and t.lemma_.lower() not in ("be", "do", "have")}
+    """Content words as lemmas and as written: the tagger may lemmatise a name in one sentence and
+    not in the next ("Warriors" -> "warrior" in the question, "Warriors" in the correction)."""
+    content = [t for t in tokens
+               if t.pos_ in ("NOUN", "PROPN", "NUM", "ADJ", "VERB") and t.lemma_.lower() not in ("be", "do", "have")]
+    return {t.lemma_.lower() for t in content} | {t.lower_ for t in content}
 
 
 def trim(tokens) -> list:
