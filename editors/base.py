@@ -35,6 +35,16 @@ class EditRequest:
 
 
 @dataclass
+class Claim:
+    """A stored fact as the chat decoder uses it: once the answer states `prefix` ("The capital of
+    Italy is"), the fact's `object` follows. `lead`: the query asks nearly the fact's own question,
+    so the answer opens with the prefix."""
+    prefix: str
+    object: str
+    lead: bool = False
+
+
+@dataclass
 class Context:
     """What a memory editor puts before a query, and the edits behind it.
 
@@ -50,6 +60,7 @@ class Context:
     # answer): it then answers in its own words, with no template text to repeat
     chat_turns: list[dict] = field(default_factory=list)
     contrast: bool = False     # decode against the no-memory answer (facts a user gave in the chat)
+    claims: list[Claim] = field(default_factory=list)  # facts the decoder completes from memory
 
     def before(self, prompt: str) -> str:
         return f"{self.text}{self.separator}{prompt}"

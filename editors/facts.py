@@ -6,11 +6,13 @@ it from subject to object.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from .base import EditRequest, Hit
+from .base import Claim, EditRequest, Hit
 from .retrieval import RetrievalEditor
-from .scope import in_scope, mentions, words_as_written
+from .scope import in_scope, mentions, without_names, words_as_written
 
 
 def subject_key(subject: str) -> str:
@@ -19,10 +21,14 @@ def subject_key(subject: str) -> str:
 
 def names_subject(query: str, metadata: dict) -> bool:
     """The query names the fact's subject, or one of its aliases; initials only as capitals ("WHO",
-    not "who")."""
+    not "who"). A common noun after "a"/"an" is any such thing, not the one stored ("What is a
+    dog?" does not name "my dog")."""
     aliases = [a for a in (metadata.get("aliases") or "").split("|") if a]
     initials = [a for a in aliases if a.isupper()]
-    return (any(mentions(query, name) for name in [metadata["subject"], *set(aliases) - set(initials)])
+    subject = metadata["subject"]
+    if subject.islower() and re.search(rf"\b(?:a|an)\s+{re.escape(subject)}\b", query, re.IGNORECASE):
+        return False
+    return (any(mentions(query, name) for name in [subject, *set(aliases) - set(initials)])
             or any(a in words_as_written(query) for a in initials))
 
 
@@ -33,15 +39,18 @@ def remembered_exchange(metadata: dict) -> list[dict]:
 
 
 class FactMemory(RetrievalEditor):
-    """Scope: a query is about a stored fact when it names the fact's subject (or an alias) and asks
-    the same thing by meaning (cosine to the fact or to the question it came from >= `threshold`),
-    or, without the subject's words, when it is nearly the same question (>= `alone_threshold`). So
+    """Scope: a query is about a stored fact from the chat when it names the fact's subject (or an
+    alias) and asks what the fact's question asked: the two questions, the subject's words replaced
+    by a placeholder, have cosine >= `threshold` ("What is Joseph Rummel's title?" reaches "What
+    position does Joseph Rummel hold?"; "When was Joseph Rummel born?" does not). Without the
+    subject's words, a query must be nearly the same question (cosine >= `alone_threshold`). So
     "What is a dog?" does not get "My dog's name is Biscuit", and "What do I call my dog?" does."""
     collection = "facts"
-    # chosen on the conversation dev set's sweep (bench/results/scope.json, scope_curve.png): paraphrase
-    # reach is flat from 0.5 to 0.6; the top of that plateau keeps more unrelated questions away
-    threshold = 0.6
+    # chosen on the conversation dev set's sweep (bench/results/scope.json, scope_curve.png), with
+    # MQuAKE's questions about the same subjects as the other side: see README, "Scope by meaning"
+    threshold = 0.4
     alone_threshold = 0.85
+    lead_threshold = 0.5  # a claim opens the answer when its question is this close (names masked)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -59,6 +68,12 @@ class FactMemory(RetrievalEditor):
             return hit.similarity
         return max(hit.similarity, float(self._unit(query) @ self._unit(question)))
 
+    def asks_same(self, query: str, hit: Hit) -> float:
+        """Cosine between the query and the fact's question, both with the subject's names masked."""
+        meta = hit.metadata
+        names = [meta["subject"], *[a for a in (meta.get("aliases") or "").split("|") if a]]
+        return float(self._unit(without_names(query, names)) @ self._unit(without_names(meta.get("question") or "", names)))
+
     def _unit(self, text: str) -> np.ndarray:
         """A unit vector for `text`; stored questions are embedded once (the query is cached by the store)."""
         if text not in self._vectors:
@@ -72,9 +87,25 @@ class FactMemory(RetrievalEditor):
         # A fact from the chat keeps its question, so the query must also ask the same thing. A fact
         # added without one (CLI, benchmark records) is in scope wherever its subject is named: its
         # sentence alone is too weak a signal of the relation (CounterFact's paraphrases: 1.0 -> 0.915).
-        threshold = self.threshold if hit.metadata.get("question") else 0.0
-        return in_scope(names_subject(query, hit.metadata), self.relatedness(query, hit), threshold,
-                        self.alone_threshold)
+        if not hit.metadata.get("question"):
+            return in_scope(names_subject(query, hit.metadata), hit.similarity, 0.0, self.alone_threshold)
+        return (self.relatedness(query, hit) >= self.alone_threshold
+                or (names_subject(query, hit.metadata) and self.asks_same(query, hit) >= self.threshold))
+
+    def claims(self, query: str, hits: list[Hit]) -> list[Claim]:
+        """The chat facts among `hits` as claims for the decoder; the one whose question the query
+        asks leads the answer, when the query asks it closely enough."""
+        chat_facts = [h for h in hits if h.metadata.get("question") and h.metadata.get("relation")
+                      and h.metadata.get("target")]
+        if not chat_facts:
+            return []
+        asks = [self.asks_same(query, h) for h in chat_facts]
+        best = int(np.argmax(asks))
+        leads = (asks[best] >= self.lead_threshold
+                 or self.relatedness(query, chat_facts[best]) >= self.alone_threshold)
+        return [Claim(h.metadata["relation"].replace("{}", h.metadata["subject"], 1), h.metadata["target"],
+                      lead=leads and i == best)
+                for i, h in enumerate(chat_facts)]
 
     def about(self, subject: str, query: str, k: int = 10) -> list[Hit]:
         """Stored facts whose subject is `subject` (case and spacing aside), nearest to `query` first."""

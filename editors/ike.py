@@ -63,4 +63,5 @@ class IKE(FactMemory):
                        " ".join(reversed(facts)), separator=" ", chat_turns=turns,
                        # context-aware decoding only for facts corrected in the chat (they carry their question):
                        # on a bare CLI fact ("The largest planet is Jupiter") it flipped a half-known answer
-                       contrast=all(h.metadata.get("question") for h in hits))
+                       contrast=all(h.metadata.get("question") for h in hits),
+                       claims=self.claims(query, hits))

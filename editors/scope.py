@@ -26,6 +26,18 @@ def words_as_written(text: str) -> set[str]:
     return set(_WORD.findall(text))
 
 
+PLACEHOLDER = "someone"
+
+
+def without_names(text: str, names) -> str:
+    """`text` with the words of `names` replaced by one placeholder, so that two questions about the
+    same thing compare by what they ask: "What position does Joseph Rummel hold?" -> "What position
+    does someone hold?". A sentence embedding of a question is dominated by its subject's name."""
+    name_words = {w for name in names for w in words(name) if w not in STOP_WORDS}
+    replaced = _WORD.sub(lambda m: PLACEHOLDER if m.group(0).lower() in name_words else m.group(0), text)
+    return re.sub(rf"{PLACEHOLDER}(?:\s+{PLACEHOLDER})+", PLACEHOLDER, replaced)
+
+
 def in_scope(mentioned: bool, relatedness: float, threshold: float, alone_threshold: float) -> bool:
     """The fact memory's gate: the subject named and the same question by meaning, or nearly the same question."""
     return relatedness >= alone_threshold or (mentioned and relatedness >= threshold)

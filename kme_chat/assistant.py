@@ -138,7 +138,7 @@ class Assistant:
             return None
         return MemoryContext("\n".join(f.text for f in found if f.text), [i for f in found for i in f.edit_ids],
                              "+".join(f.editor for f in found), [t for f in found for t in f.turns],
-                             any(f.contrast for f in found))
+                             any(f.contrast for f in found), [c for f in found for c in f.claims])
 
     def multihop(self, question: str, method: str = MULTIHOP_READERS[0]):
         """A multi-hop question answered over the stored facts, with the chain that led there."""

@@ -412,7 +412,7 @@ def bench_scope() -> dict:
     from .evaluation.scope_curve import plot, sweep
     from .memory import embedding_function
 
-    result = sweep(CONVERSATIONS_DEV, embedding_function())
+    result = sweep(CONVERSATIONS_DEV, embedding_function(), Path(Settings().shared_data) / "MQuAKE-hard.json")
     plot(result, RESULTS / "scope_curve.png")
     return result
 

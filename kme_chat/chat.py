@@ -24,12 +24,13 @@ class MemoryContext:
     editor: str = ""
     turns: list[dict] = field(default_factory=list)
     contrast: bool = False
+    claims: list = field(default_factory=list)  # editors.base.Claim: facts the decoder completes
 
     @classmethod
     def of(cls, found, editor: str) -> "MemoryContext":
         """From an editor's Context: its chat form when it has one (text and turns), else its text."""
         return cls(found.chat_text or found.text, list(found.edit_ids), editor, list(found.chat_turns),
-                   found.contrast)
+                   found.contrast, list(found.claims))
 
 
 ContextProvider = Callable[[str], "MemoryContext | None"]
@@ -101,7 +102,8 @@ class ChatEngine:
         messages = self._messages(question, turns, context)
         if context is not None and context.contrast:
             plain = self._messages(question, turns, context, with_memory=False)
-            yield from self.llm.stream_chat_contrast(messages, plain, self.contrast, max_new_tokens)
+            yield from self.llm.stream_chat_contrast(messages, plain, self.contrast, max_new_tokens,
+                                                     claims=context.claims)
         else:
             yield from self.llm.stream_chat(messages, max_new_tokens)
 

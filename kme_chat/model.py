@@ -14,6 +14,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import re
 import shutil
 import threading
 from dataclasses import dataclass
@@ -128,6 +129,23 @@ def quantise_for_chat(model: nn.Module, method: str, float_dir: Path) -> nn.Modu
     return chat
 
 
+_WORDS = re.compile(r"\w+", re.UNICODE)
+_ARTICLES = {"the", "a", "an"}
+
+
+def stated_claim(text: str, claims: Sequence):
+    """The claim whose prefix the text has just stated (its words, case aside; a leading article
+    optional), or None."""
+    said = [w.lower() for w in _WORDS.findall(text)]
+    for claim in claims:
+        prefix = [w.lower() for w in _WORDS.findall(claim.prefix)]
+        if prefix and prefix[0] in _ARTICLES and len(prefix) > 2:
+            prefix = prefix[1:]
+        if prefix and said[-len(prefix):] == prefix:
+            return claim
+    return None
+
+
 class LocalLLM:
     def __init__(self, model, tokenizer, settings: Settings, source: ModelSource | None = None,
                  chat_model=None):
@@ -210,15 +228,26 @@ class LocalLLM:
             raise errors[0]
 
     def stream_chat_contrast(self, messages: Sequence[dict], plain_messages: Sequence[dict], alpha: float = 1.0,
-                             max_new_tokens: int | None = None, plausible: float = 0.5) -> Iterator[str]:
+                             max_new_tokens: int | None = None, plausible: float = 0.5,
+                             claims: Sequence = ()) -> Iterator[str]:
         """Context-aware decoding (Shi et al. 2023, "Trusting Your Evidence"): each token is chosen by
         (1 + alpha) * log p(y | memory, question) - alpha * log p(y | question), so what the stored
         facts say outweighs what the model knew before. As in contrastive decoding, only tokens with
         p >= `plausible` * max p under the memory-conditioned distribution may be chosen: with a
         floor of 0.1 a fact the model half knew could lose to a rarer word ("The capital of Italy
         is not Rome."); 0.5 keeps the choice among the memory's own favourites. Greedy; yields the
-        answer as it grows."""
+        answer as it grows.
+
+        `claims` (editors.base.Claim) pin the stored object where the answer needs it: once the
+        answer's words end with a claim's prefix ("... the capital of Italy is"), the claim's object
+        is copied from memory instead of sampled, and decoding goes on from there. A small model
+        reads the fact and still says what it knew; the copy keeps the sentence its own. A leading
+        claim opens the answer with its prefix."""
         model, eos = self.chat_model, self.tokenizer.eos_token_id
+        pending = list(claims)
+        queue = next(([*self.tokenizer(c.prefix, add_special_tokens=False)["input_ids"],
+                       *object_token_ids(self.tokenizer, c.object)] for c in pending if c.lead), [])
+        pending = [c for c in pending if not c.lead]
         with self.lock, torch.no_grad():
             steps = []
             for msgs in (messages, plain_messages):
@@ -227,20 +256,27 @@ class LocalLLM:
                 steps.append([out.logits[:, -1], out.past_key_values])
             tokens: list[int] = []
             for _ in range(max_new_tokens or self.settings.max_new_tokens):
-                with_memory, without = (torch.log_softmax(s[0].float(), dim=-1) for s in steps)
-                # AdaCAD (Wang et al. 2024): alpha scaled by how much the two distributions disagree
-                # (Jensen-Shannon, base 2, in [0, 1]), so a fact the model already agrees with is not
-                # pushed away ("The largest planet is" -> Jupiter under both: no contrast there)
-                p, q = with_memory.exp(), without.exp()
-                mix = ((p + q) / 2).clamp_min(1e-12).log()
-                jsd = float(((p * (with_memory - mix)).sum() + (q * (without - mix)).sum()) / 2) / 0.6931471805599453
-                score = (1 + alpha * jsd) * with_memory - alpha * jsd * without
-                score[with_memory < with_memory.max() + torch.log(torch.tensor(plausible))] = -float("inf")
-                token = int(score.argmax(-1))
-                if token == eos:
-                    break
+                if queue:
+                    token = queue.pop(0)
+                else:
+                    with_memory, without = (torch.log_softmax(s[0].float(), dim=-1) for s in steps)
+                    # AdaCAD (Wang et al. 2024): alpha scaled by how much the two distributions disagree
+                    # (Jensen-Shannon, base 2, in [0, 1]), so a fact the model already agrees with is not
+                    # pushed away ("The largest planet is" -> Jupiter under both: no contrast there)
+                    p, q = with_memory.exp(), without.exp()
+                    mix = ((p + q) / 2).clamp_min(1e-12).log()
+                    jsd = float(((p * (with_memory - mix)).sum() + (q * (without - mix)).sum()) / 2) / 0.6931471805599453
+                    score = (1 + alpha * jsd) * with_memory - alpha * jsd * without
+                    score[with_memory < with_memory.max() + torch.log(torch.tensor(plausible))] = -float("inf")
+                    token = int(score.argmax(-1))
+                    if token == eos:
+                        break
                 tokens.append(token)
-                yield self.tokenizer.decode(tokens, skip_special_tokens=True)
+                text = self.tokenizer.decode(tokens, skip_special_tokens=True)
+                yield text
+                if not queue and (claim := stated_claim(text, pending)) is not None:
+                    pending.remove(claim)
+                    queue = object_token_ids(self.tokenizer, claim.object)
                 for s in steps:
                     out = model(input_ids=torch.tensor([[token]]), past_key_values=s[1], use_cache=True)
                     s[0], s[1] = out.logits[:, -1], out.past_key_values

@@ -37,3 +37,21 @@ def test_settings_refuse_unknown_values(tmp_path):
     toml.write_text('[kme-chat]\nmodle = "x"\n')
     with pytest.raises(ValueError, match="unknown settings"):
         load_settings(str(toml))
+
+
+def test_names_are_masked_before_questions_are_compared():
+    from editors.scope import without_names
+
+    assert without_names("What is Joseph Rummel's title?", ["Joseph Rummel", "Rummel"]) == "What is someone's title?"
+    assert without_names("Who is the treasurer of the chess club?", ["chess club"]) == "Who is the treasurer of the someone?"
+
+
+def test_a_claim_fires_once_the_answer_states_its_prefix():
+    from editors.base import Claim
+    from kme_chat.model import stated_claim
+
+    claim = Claim("The capital of Latvia is", "Tromsø")
+    assert stated_claim("Sure! The capital of Latvia is", [claim]) is claim
+    assert stated_claim("capital of latvia is", [claim]) is claim        # case and the article aside
+    assert stated_claim("The capital of Latvia isn", [claim]) is None     # a word that only starts the same
+    assert stated_claim("The capital of Latvia", [claim]) is None
