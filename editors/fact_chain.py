@@ -13,6 +13,11 @@ the decomposition by matching instead of generating:
    from the relation's cloze ("The capital of X is").
 Cue words inside the starting subject's name are ignored ("Billy Elliot the Musical" names no
 genre of music).
+
+Before all that, the question is read against the graph of stored facts with open relations
+(editors/fact_graph.py): when a path of stored facts covers every word of the question, that path
+is the answer, whatever its relations are called. The cue walk above stays for questions the
+stored facts only partly cover (MQuAKE's, where the model answers the hops no edit touched).
 """
 from __future__ import annotations
 
@@ -22,7 +27,8 @@ from pathlib import Path
 from typing import Callable
 
 from .base import Hit, MemoryStore
-from .facts import FactMemory
+from .fact_graph import FactGraph, Lemmas
+from .facts import FactMemory, names_subject
 from .multihop import Complete, Hop, MultiHopAnswer
 from .scope import STOP_WORDS, mentions, words
 
@@ -45,11 +51,24 @@ class FactChain(FactMemory):
     max_hops = 5
     candidates = 20
 
-    def __init__(self, store: MemoryStore, prompts_dir: Path, complete: Complete, plain_answer: Callable[[str], str]):
+    def __init__(self, store: MemoryStore, prompts_dir: Path, complete: Complete, plain_answer: Callable[[str], str],
+                 lemmas: Lemmas | None = None):
         super().__init__(store, prompts_dir)
         self.cues = load_cues(Path(prompts_dir) / "relations.json")
         self.complete = complete
         self.plain_answer = plain_answer
+        self.graph = FactGraph(store, self.collection, lemmas, names_subject) if lemmas else None
+
+    def graph_answer(self, question: str, min_hops: int = 1) -> MultiHopAnswer | None:
+        """The answer along a path of stored facts that covers the whole question, or None."""
+        if self.graph is None:
+            return None
+        path = self.graph.best_path(" ".join(question.split()))
+        if path is None or not path.complete or len(path.facts) < min_hops:
+            return None
+        hops = [Hop(h.metadata["relation"].replace("{}", h.metadata["subject"]), h.metadata["target"],
+                    h.metadata["fact"], h.metadata["edit_id"]) for h in path.facts]
+        return MultiHopAnswer(question, path.answer, hops, self.name, used_memory=True)
 
     def context_for(self, query: str):
         return None  # a reader of stored facts for multi-hop questions; plain chat is IKE's job
@@ -82,6 +101,9 @@ class FactChain(FactMemory):
 
     def answer_multihop(self, question: str) -> MultiHopAnswer:
         question = " ".join(question.split())
+        read = self.graph_answer(question)
+        if read is not None:
+            return read
         found = self.store.query(self.collection, question, self.candidates)
         # entries written before facts kept their object (an older store) cannot be chained
         starts = [h for h in found if "target" in h.metadata and mentions(question, h.metadata["subject"])]

@@ -52,7 +52,7 @@ class Assistant:
         self.log = EditLog(settings.data_path / "edits.sqlite3")
         self.resources = Resources(settings.data_path)
         self.editors: dict = {}
-        self.engine = ChatEngine(llm, self.context_for)
+        self.engine = ChatEngine(llm, self.context_for, self.chain_for)
         self._edit_lock = threading.Lock()  # one edit at a time; chats go on meanwhile
 
     @classmethod
@@ -139,6 +139,14 @@ class Assistant:
         return MemoryContext("\n".join(f.text for f in found if f.text), [i for f in found for i in f.edit_ids],
                              "+".join(f.editor for f in found), [t for f in found for t in f.turns],
                              any(f.contrast for f in found), [c for f in found for c in f.claims])
+
+    def chain_for(self, question: str) -> str | None:
+        """A chat question that composes two or more stored facts: the answer, then the facts it
+        went through; None for every other question (the chat answers those as before)."""
+        read = self.editor("fact_chain").graph_answer(question, min_hops=2)
+        if read is None:
+            return None
+        return f"{read.answer} — " + " ".join(hop.fact for hop in read.hops)
 
     def multihop(self, question: str, method: str = MULTIHOP_READERS[0]):
         """A multi-hop question answered over the stored facts, with the chain that led there."""

@@ -34,6 +34,7 @@ class MemoryContext:
 
 
 ContextProvider = Callable[[str], "MemoryContext | None"]
+ChainProvider = Callable[[str], "str | None"]  # a question composing stored facts -> its answer, naming the chain
 
 
 def content_text(content) -> str:
@@ -48,9 +49,11 @@ def content_text(content) -> str:
 
 
 class ChatEngine:
-    def __init__(self, llm: LocalLLM, context_for: ContextProvider | None = None):
+    def __init__(self, llm: LocalLLM, context_for: ContextProvider | None = None,
+                 chain_for: ChainProvider | None = None):
         self.llm = llm
         self.context_for = context_for or (lambda question: None)
+        self.chain_for = chain_for or (lambda question: None)
         self.system_prompt = prompts.load("system.txt", llm.settings.prompts_dir).strip()
         self.contrast = CONTRAST
 
@@ -93,10 +96,16 @@ class ChatEngine:
         return kept
 
     def stream(self, question: str, history: Sequence[dict] = (), max_new_tokens: int | None = None) -> Iterator[str]:
-        """The answer as it grows. With stored facts in scope, decoding weighs the answer with the
+        """The answer as it grows. A question that composes two or more stored facts is answered
+        along them ("Lisbon — The CEO of Acme Robotics is Dana Whitfield. Dana Whitfield was born in
+        Lisbon."). With stored facts in scope, decoding weighs the answer with the
         memory against the answer without it (context-aware decoding), so a corrected fact wins over
         what the model knew; every other question is decoded plainly, exactly as before any edit."""
         question = clean_text(question, "message", self.llm.settings.max_message_chars)
+        chain = self.chain_for(question)
+        if chain is not None:  # a question that composes stored facts: answered along them
+            yield chain
+            return
         context = self.context_for(question)
         turns = self._recent_turns(history, context)  # read once: each earlier turn costs a memory lookup
         messages = self._messages(question, turns, context)

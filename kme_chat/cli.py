@@ -43,6 +43,8 @@ def cmd_eval(args, settings) -> int:
 
     if args.format == "conversations":
         return _eval_conversations(args, settings)
+    if args.format == "chains":
+        return _eval_chains(args, settings)
     if args.method not in BUILDERS:
         raise UserError(f"unknown method {args.method!r}; choose one of {', '.join(sorted(BUILDERS))}")
     load_cases(args.data, args.format, 1)  # check the file before the slow model load
@@ -79,6 +81,33 @@ def _eval_conversations(args, settings) -> int:
     if cases_log is not None:
         cases_log.unlink(missing_ok=True)
     result = evaluate_conversations(assistant, rows, progress=_progress, cases_log=cases_log)
+    result["settings"].update({"data": str(args.data), "offset": args.offset, "sample": args.sample,
+                               "data_dir": data_dir})
+    print(json.dumps({"metrics": result["metrics"]}, indent=2))
+    if args.json:
+        save(result, Path(args.json))
+    return 0
+
+
+def _eval_chains(args, settings) -> int:
+    """Each line from an empty memory in a fresh data dir: store its facts by correction, ask the
+    multi-hop question in the chat and in the multi-hop reader."""
+    import tempfile
+
+    from .assistant import Assistant
+    from .evaluate import spread
+    from .evaluation.chains import evaluate_chains, load_chains
+    from .report import save
+
+    rows = load_chains(args.data)[args.offset:]
+    rows = rows[:args.limit] if args.limit else rows
+    rows = sorted(spread(rows, args.sample), key=rows.index) if args.sample else rows
+    data_dir = tempfile.mkdtemp(prefix="kme-chains-")
+    assistant = Assistant.open(settings.with_overrides(data_dir=data_dir))
+    cases_log = Path(args.json).with_suffix(".cases.jsonl") if args.json else None
+    if cases_log is not None:
+        cases_log.unlink(missing_ok=True)
+    result = evaluate_chains(assistant, rows, progress=_progress, cases_log=cases_log)
     result["settings"].update({"data": str(args.data), "offset": args.offset, "sample": args.sample,
                                "data_dir": data_dir})
     print(json.dumps({"metrics": result["metrics"]}, indent=2))
@@ -150,15 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="measure an editing method on a data file")
     p.add_argument("--data", required=True)
-    p.add_argument("--format", required=True, choices=["counterfact", "zsre", "mquake", "conversations"])
+    p.add_argument("--format", required=True, choices=["counterfact", "zsre", "mquake", "conversations", "chains"])
     p.add_argument("--method", default="none")
-    p.add_argument("--limit", type=int, help="records used (default 20; conversations: every line)")
+    p.add_argument("--limit", type=int, help="records used (default 20; conversations, chains: every line)")
     p.add_argument("--offset", type=int, default=0)
     p.add_argument("--mode", default="single", choices=["single", "sequential", "batch"])
     p.add_argument("--json", help="write the full result here")
     p.add_argument("--checkpoints", help="sequential: also measure after these edit counts, e.g. 1,10,100")
     p.add_argument("--sample", type=int, help="sequential: measure at most this many edits per checkpoint; "
-                   "conversations: run this many lines, spread evenly over the file")
+                   "conversations, chains: run this many lines, spread evenly over the file")
     p.add_argument("--group", type=int, default=1, help="mquake: cases whose edits are stored together")
     p.add_argument("--questions", type=int, help="mquake: ask only the first N questions of each case")
     p.add_argument("--no-single-hops", action="store_true", help="mquake: skip the single-hop checks")

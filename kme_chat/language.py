@@ -34,3 +34,22 @@ def inflect(lemma: str, tag: str) -> str:
 
     forms = getInflection(lemma, tag=tag)
     return forms[0] if forms else lemma
+
+
+CONTENT_TAGS = ("NOUN", "PROPN", "VERB", "ADJ", "NUM")
+
+
+@functools.lru_cache(maxsize=4096)
+def _relation_words(text: str) -> tuple[str, ...]:
+    tokens = [t for t in parse(text) if not t.is_punct]
+    out = [("born" if t.lower_ == "born" else t.lemma_.lower()) for t in tokens  # "born" is not "bear"
+           if t.pos_ in CONTENT_TAGS and t.lemma_.lower() not in ("be", "do", "have") and t.is_alpha]
+    if tokens and tokens[-1].pos_ == "ADP":
+        out.append(tokens[-1].lower_)  # "Where is he from?": the stranded preposition is the relation
+    return tuple(out)
+
+
+def relation_words(text: str) -> list[str]:
+    """What a question or a relation says, as lower-case lemmas: its content words (nouns, names,
+    verbs, adjectives, numbers) and a preposition left at its end."""
+    return list(_relation_words(text))

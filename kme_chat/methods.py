@@ -88,7 +88,9 @@ def _mello(llm, res):
 def _fact_chain(llm, res):
     from editors.fact_chain import FactChain
 
-    return FactChain(res.memory, _prompts_dir(llm), llm.complete, plain_answer(llm))
+    from .language import relation_words
+
+    return FactChain(res.memory, _prompts_dir(llm), llm.complete, plain_answer(llm), relation_words)
 
 
 def _weight_parts(llm, res):

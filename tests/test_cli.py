@@ -80,3 +80,21 @@ def test_eval_none_runs_on_every_shared_format(tmp_path, fmt, name, limit):
     if fmt != "mquake":
         assert metrics["locality"] == 1.0  # nothing was edited: every neighbour keeps its prediction
     assert result["timings"]["query_count"] > 0
+
+
+def test_eval_chains_stores_by_correction_and_asks_chat_and_reader(tmp_path):
+    data = Path(__file__).parent / "data" / "chains_small.jsonl"
+    out_json = tmp_path / "chains.json"
+    out = run("eval", "--format", "chains", "--data", str(data), "--json", str(out_json), data_dir=tmp_path)
+    assert out.returncode == 0, out.stderr.decode()[-2000:]
+    result = json.loads(out_json.read_text())
+    metrics = result["metrics"]
+    assert metrics["chains"] == 1 and metrics["unrelated"] == 1 and metrics["facts_not_stored"] == 0
+    assert metrics["chain_accuracy_chat"] == 1.0 and metrics["chain_accuracy_reader"] == 1.0
+    assert metrics["unrelated_unchanged"] == 1.0
+    chain = result["cases"][0]
+    assert chain["chat"].startswith("Tallinn — ") and len(chain["reader_hops"]) == 2
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"facts": "none", "question": "x"}\n')
+    out = run("eval", "--format", "chains", "--data", str(bad), data_dir=tmp_path)
+    assert out.returncode == 2 and b"needs facts" in out.stderr and b"Traceback" not in out.stderr

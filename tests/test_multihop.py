@@ -114,3 +114,37 @@ def test_multihop_refuses_bad_questions(assistant):
             assistant.multihop(bad)
     with pytest.raises(UserError, match="unknown multi-hop method"):
         assistant.multihop(QUESTION, method="oracle")
+
+
+def correct(assistant, question, correction):
+    """Store a fact the way the chat does: the user's words through the router, then commit."""
+    from kme_chat.router import route_correction
+
+    routed = route_correction(question, "", correction)
+    routed.edit.routes = routed.route
+    return assistant.add_edit(routed.edit)
+
+
+def test_open_relations_compose_in_the_chat_and_the_reader(assistant):
+    """Relations no table lists (a vet, a phone number), stored by correction, followed as a graph."""
+    correct(assistant, "What is my dog called?", "My dog's name is Juniper.")
+    correct(assistant, "Who is Juniper's vet?", "Juniper's vet is Dr. Tomasz Brello.")
+    correct(assistant, "What is Tomasz Brello's phone number?", "His number is 0142 771 309.")
+    read = assistant.multihop("Who is my dog's vet?")
+    assert "Tomasz Brello" in read.answer and [h.source for h in read.hops] == ["memory", "memory"]
+    chat = assistant.answer("What's the phone number of my dog's vet?")
+    assert chat.startswith("0142 771 309 — ")  # the answer, then the chain it came from
+    assert "Juniper" in chat and "Tomasz Brello" in chat
+    # one stored fact asked directly is not a chain: the chat answers it from memory as before
+    assert assistant.chain_for("What is my dog called?") is None
+    # a question about an entity nobody stored is answered exactly as before the edits
+    plain = "Who is the vet of the Lyon zoo?"
+    assert assistant.chain_for(plain) is None
+
+
+def test_a_question_that_only_touches_a_stored_subject_is_not_a_chain(assistant):
+    correct(assistant, "Who is the CEO of Quarrow Labs?", "The CEO of Quarrow Labs is Ines Varga.")
+    correct(assistant, "Where was Ines Varga born?", "Ines Varga was born in Tallinn.")
+    assert assistant.chain_for("Where was the CEO of Quarrow Labs born?").startswith("Tallinn — ")
+    assert assistant.chain_for("How many people work at Quarrow Labs?") is None
+    assert assistant.chain_for("When was Quarrow Labs founded?") is None
