@@ -52,12 +52,13 @@ class FactChain(FactMemory):
     candidates = 20
 
     def __init__(self, store: MemoryStore, prompts_dir: Path, complete: Complete, plain_answer: Callable[[str], str],
-                 lemmas: Lemmas | None = None):
+                 lemmas: Lemmas | None = None, answer_kinds: Lemmas | None = None):
         super().__init__(store, prompts_dir)
         self.cues = load_cues(Path(prompts_dir) / "relations.json")
         self.complete = complete
         self.plain_answer = plain_answer
-        self.graph = FactGraph(store, self.collection, lemmas, names_subject) if lemmas else None
+        self.graph = (FactGraph(store, self.collection, lemmas, names_subject, answer_kinds or (lambda text: []))
+                      if lemmas else None)
 
     def graph_answer(self, question: str, min_hops: int = 1) -> MultiHopAnswer | None:
         """The answer along a path of stored facts that covers the whole question, or None."""

@@ -1,7 +1,7 @@
 """The stored facts as a graph, and the path through it that a question describes.
 
 Each stored fact is an edge: subject -relation-> object. An object leads on to the facts about it
-when it names their subject (or an alias), case, articles and spacing aside. A multi-hop question
+when it contains their subject's words (or is one of its aliases), case and articles aside. A multi-hop question
 names where it starts and, in its other words, the relations along the way:
 
     "Where was the CEO of Acme Robotics born?"
@@ -12,7 +12,7 @@ the user asked when storing it ("What university did Omar Haddad attend?"). A qu
 covered by a hop when they share a lemma or a stem ("founder" ~ "founded"), or, failing that, by
 meaning (cosine of the two words' embeddings). The path chosen covers the question's words best,
 with a cost per hop; it is *complete* when its last hop covers a word better than the earlier did and the
-question's words are covered COMPLETE on average, none below FLOOR. So a question that only touches
+question's words are covered COMPLETE on average, none below FLOOR (but the noun of "What time ..."). So a question that only touches
 a stored subject ("How many people work at Acme Robotics?") is not read as a chain, and one whose
 last relation no stored fact gives ("the capital of the country ...") goes on to the cue walk below.
 """
@@ -28,6 +28,7 @@ from .scope import mentions, words
 
 # Content words of a text as lower-case lemmas; the caller supplies the parser.
 Lemmas = Callable[[str], list[str]]
+# The nouns a question uses for the kind of answer it wants ("What time", "Which month").
 
 # words that ask for an answer rather than name a relation ("What is the name of ...")
 GENERIC = {"name", "thing", "one", "person", "people", "kind", "type", "call", "know", "tell", "exactly", "s"}
@@ -43,6 +44,7 @@ class Path:
     facts: list[Hit]
     coverage: dict[str, float] = field(default_factory=dict)  # question word -> best match along the path
     last_adds: bool = True  # the last hop covers a word the earlier hops covered less well
+    kinds: frozenset = frozenset()  # "time" in "What time ...": may stay uncovered (no FLOOR)
 
     @property
     def score(self) -> float:
@@ -52,7 +54,7 @@ class Path:
     def complete(self) -> bool:
         values = list(self.coverage.values())
         return (self.last_adds and bool(values) and sum(values) / len(values) >= COMPLETE
-                and min(values) >= FLOOR)
+                and all(v >= FLOOR for w, v in self.coverage.items() if w not in self.kinds))
 
     @property
     def answer(self) -> str:
@@ -71,10 +73,12 @@ class FactGraph:
     max_hops = 4
     candidates = 20  # stored facts looked at when starting, and when following an object
 
-    def __init__(self, store: MemoryStore, collection: str, lemmas: Lemmas, names_subject: Callable[[str, dict], bool]):
+    def __init__(self, store: MemoryStore, collection: str, lemmas: Lemmas, names_subject: Callable[[str, dict], bool],
+                 answer_kinds: Lemmas = lambda text: []):
         self.store = store
         self.collection = collection
         self.lemmas = lemmas
+        self.answer_kinds = answer_kinds
         self.names_subject = names_subject
         self._word_vectors: dict[str, np.ndarray] = {}
 
@@ -91,11 +95,11 @@ class FactGraph:
 
     @staticmethod
     def links(obj: str, metadata: dict) -> bool:
-        """The object is the fact's subject: all the subject's words in the object or the reverse
-        ("Dr. Alan Park" -> "Alan Park"), or exactly one of its aliases."""
-        subject = metadata["subject"]
+        """The object is the fact's subject: every word of the subject in the object ("Dr. Alan Park"
+        -> "Alan Park", "the Riverside Hawks" -> "Riverside Hawks"), or exactly one of its aliases.
+        Not the reverse: "rugby" is not "rugby union"."""
         aliases = [a for a in (metadata.get("aliases") or "").split("|") if a]
-        return mentions(obj, subject) or mentions(subject, obj) or words(obj) in [words(a) for a in aliases]
+        return mentions(obj, metadata["subject"]) or words(obj) in [words(a) for a in aliases]
 
     # -- what a question asks ----------------------------------------------------------------
     def question_words(self, question: str, start: Hit) -> list[str]:
@@ -111,7 +115,7 @@ class FactGraph:
         meta = fact.metadata
         names = {w for name in [meta["subject"], *(meta.get("aliases") or "").split("|")] for w in words(name)}
         template = meta.get("relation", "").replace("{}", " ")
-        said = self.lemmas(template + " " + (meta.get("question") or "")) + words(template)  # + its prepositions
+        said = self.lemmas(template + " " + (meta.get("question") or "")) + words(template)[-1:]  # + a final "in"
         return [w for w in dict.fromkeys(said) if w not in names and w not in GENERIC]
 
     def _unit(self, word: str) -> np.ndarray:
@@ -135,7 +139,9 @@ class FactGraph:
             wanted = self.question_words(question, start)
             if not wanted:
                 continue
+            kinds = frozenset(self.answer_kinds(question))
             for path in self._paths([start], wanted, {w: 0.0 for w in wanted}):
+                path.kinds = kinds
                 if best is None or path.score > best.score + 1e-9:
                     best = path
         return best

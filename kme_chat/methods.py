@@ -88,9 +88,9 @@ def _mello(llm, res):
 def _fact_chain(llm, res):
     from editors.fact_chain import FactChain
 
-    from .language import relation_words
+    from .language import answer_kinds, relation_words
 
-    return FactChain(res.memory, _prompts_dir(llm), llm.complete, plain_answer(llm), relation_words)
+    return FactChain(res.memory, _prompts_dir(llm), llm.complete, plain_answer(llm), relation_words, answer_kinds)
 
 
 def _weight_parts(llm, res):

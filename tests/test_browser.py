@@ -161,6 +161,33 @@ def test_pronoun_correction_reaches_a_paraphrase(server, browser, artifacts):
     page.close()
 
 
+def commit(page) -> None:
+    """Commit the previewed edit and wait for this commit's "Saved edit" (not an earlier one's)."""
+    before = page.locator("#status").inner_text()
+    page.locator("#commit").click()
+    page.wait_for_function("([before]) => { const now = document.querySelector('#status').innerText;"
+                           " return now !== before && now.includes('Saved edit'); }", arg=[before], timeout=120000)
+
+
+def test_two_corrections_compose_into_a_chat_answer(server, browser, artifacts):
+    """Two facts stored through the correction box; the main chat answers the question that
+    composes them, and names the chain."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(server)
+    ask(page, "Who is the CEO of Quillmont Robotics?", 2)
+    flag_and_correct(page, "The CEO of Quillmont Robotics is Dana Whitfield.", "Dana Whitfield")
+    commit(page)
+    ask(page, "Where was Dana Whitfield born?", 4)
+    flag_and_correct(page, "She was born in Lisbon.", "Lisbon")
+    commit(page)
+    ask(page, "Where was the CEO of Quillmont Robotics born?", 6)
+    answer = bot_messages(page)[-1]
+    assert answer.startswith("Lisbon"), answer
+    assert "Dana Whitfield" in answer and "Quillmont Robotics" in answer
+    page.screenshot(path=str(artifacts / "chain-in-chat.png"), full_page=True)
+    page.close()
+
+
 def test_bad_corrections_get_clear_messages(server, browser):
     page = browser.new_page()
     page.goto(server)

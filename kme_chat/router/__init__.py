@@ -21,6 +21,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from editors.scope import mentions
+
 from ..edit_log import Edit
 from ..language import parse
 from ..validation import clean_text, validate_edit
@@ -78,11 +80,34 @@ def route_correction(question: str, answer: str, correction: str, weights: str |
     if frame is None:
         return _form(question, answer, new_object, route, _fact_reason(weights) + ". The subject could not be "
                      "read off the question: please fill in the form.")
-    edit = _fact(frame.subject, frame.relation, new_object)
-    edit.aliases = list(frame.aliases)
+    subject, relation, aliases = frame.subject, frame.relation, list(frame.aliases)
+    stated = _stated_subject(doc, new_object)
+    if stated and (not mentions(correction, subject) or relation.startswith('The answer to "')):
+        subject, relation, aliases = stated[0], stated[1], []  # "Who lives next door?" -> "My neighbour is X"
+    edit = _fact(subject, relation, new_object)
+    edit.aliases = aliases
     edit.question = question
     edit.target_true = _strip(answer)[:200]
     return Routed(validate_edit(edit), route, _fact_reason(weights), "parser")
+
+
+def _stated_subject(doc, new_object: str) -> tuple[str, str] | None:
+    """'My neighbour is Archibald Penrose': (subject, relation) as the correction names them, when it
+    says "my/our NOUN is <the answer>". Used when the question names its subject in other words."""
+    for token in doc:
+        if token.dep_ != "nsubj" or token.pos_ != "NOUN" or token.head.lemma_ != "be":
+            continue
+        owner = [c for c in token.children if c.dep_ == "poss" and c.lower_ in ("my", "our")]
+        predicate = " ".join(t.text for c in token.head.children if c.dep_ in ("attr", "acomp") for t in c.subtree)
+        if owner and new_object and new_object in predicate:
+            noun = [t for t in token.subtree if t.i > owner[0].i]
+            text = doc[noun[0].i:noun[-1].i + 1].text
+            return text, f"{owner[0].text.capitalize()} {{}} {_be_text(token.head)}"
+    return None
+
+
+def _be_text(token) -> str:
+    return {"'s": "is", "'re": "are"}.get(token.lower_, token.lower_)
 
 
 def english_script(text: str) -> bool:

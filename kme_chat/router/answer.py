@@ -116,6 +116,12 @@ def _whole_name(tokens) -> list:
     while end + 2 < len(doc) and not doc[end].whitespace_ and doc[end + 1].text in ("-", "/", ".", "_") \
             and not doc[end + 1].whitespace_ and not doc[end + 2].is_punct:
         end += 2
+    before = doc[start - 1] if start > 0 else None
+    if before is not None and before.tag_ == "VBN" and before.dep_ == "ROOT" and \
+            any(c.dep_ == "auxpass" for c in before.children) and doc[end].head.i == before.i:
+        start -= 1  # "is smoked eel risotto": an adjective the tagger read as a passive verb
+    if doc[end].dep_ == "poss" and end + 2 < len(doc) and doc[end + 1].tag_ == "POS" and capital(doc[end + 2]):
+        end += 2  # "Saint Brennan's College"
     while end + 1 < len(doc) and doc[end].like_num and doc[end + 1].like_num:
         end += 1  # "0161 496 0723": a number written in groups
     while start > 0 and doc[start].like_num and doc[start - 1].like_num:
@@ -155,7 +161,7 @@ def _score(tokens, frame: QuestionFrame) -> float | None:
     clause = clause_of(words)
     if clause.pos_ in ("VERB", "AUX") and clause.dep_ == "ROOT" and clause.lemma_ != "be" and is_verb(clause) and \
             clause.i not in {t.i for t in words} and not imperative(clause) and \
-            not any(c.dep_ in ("nsubj", "nsubjpass", "expl") for c in clause.children) and \
+            not any(c.dep_ in ("nsubj", "nsubjpass", "expl", "aux", "auxpass") for c in clause.children) and \
             not any(t.pos_ == "PROPN" for t in words):
         return None  # "makes sense", "sounds good": a reaction with its subject left out
     content = [t for t in words if t.pos_ not in ("DET", "PRON", "ADP", "CCONJ", "PART")]

@@ -207,16 +207,22 @@ def _do_question(sent, wh, correction_prep: str) -> tuple[list, str] | None:
         return None
     verb, subject, preps = tail[at], tail[:at], tail[at + 1:]
     root = next((i for i, t in enumerate(subject) if t.dep_ == "ROOT" and t.pos_ == "VERB" and t.text.islower()), None)
-    if root is not None and root > 0 and all(t.pos_ == "PROPN" for t in subject[:root]):
+    if root is not None and root > 0 and all(t.pos_ in ("PROPN", "DET") for t in subject[:root]) and \
+            any(t.pos_ == "PROPN" for t in subject[:root]):
         # "did Giunta Pisano grow up speaking": the tagger's main verb ends the subject
         verb, subject, preps = subject[root], subject[:root], subject[root + 1:] + [verb] + preps
     adverbs = []
     while subject and subject[-1].pos_ in ("ADV", "ADJ") and subject[-1].text.islower():
         adverbs.insert(0, subject.pop())  # "did Blue Hour first air on"
     subject = trim(subject)
+    finite = inflect(verb.lemma_.lower(), {"did": "VBD", "do": "VBP"}.get(aux.lower_, "VBZ"))
+    noun = wh.head if wh.dep_ == "det" else None
+    if len(subject) == 1 and subject[0].lower_ in ("i", "we") and noun is not None and noun.i < aux.i:
+        # "Which gym do I go to?" is about my gym: "The {} I go to is" (later: "my gym")
+        said = " ".join([subject[0].text, finite] + [t.text for t in adverbs + preps])
+        return [noun], f"the {{}} {said} is"
     if not subject or all(t.pos_ == "PRON" for t in subject):
         return None
-    finite = inflect(verb.lemma_.lower(), {"did": "VBD", "do": "VBP"}.get(aux.lower_, "VBZ"))
     lead = " ".join(["{}"] + [t.text for t in adverbs] + [finite] + [t.text for t in preps])
     if wh.lower_ in ("where", "when") and not any(t.pos_ == "ADP" for t in preps[-1:]):
         lead += " " + (correction_prep or ("in" if wh.lower_ == "where" else "on"))
@@ -263,11 +269,15 @@ def analyse_question(question: str, correction_prep: str = "") -> QuestionFrame 
 
 def aliases_of(subject_tokens) -> list[str]:
     """Other names people use for the subject: a person's surname ('Curie' for 'Marie
-    Curie'), the initials of a name of three or more capitalised words ('WHO' for 'World Health Organization')."""
+    Curie'), a name without the kind of thing it names ('Tidewell' for 'Tidewell app'), the
+    initials of a name of three or more capitalised words ('WHO' for 'World Health Organization')."""
     words = [t for t in subject_tokens if t.is_alpha]
     aliases = []
     if len(words) >= 2 and any(t.ent_type_ == "PERSON" for t in subject_tokens) and len(words[-1].text) >= 3:
         aliases.append(words[-1].text)
+    if len(words) >= 2 and words[-1].pos_ == "NOUN" and words[-1].text.islower() and \
+            all(t.text[:1].isupper() or t.like_num for t in subject_tokens[:-1]):
+        aliases.append(text_of(subject_tokens[:-1]))  # "Tidewell" for "Tidewell app", "Aurelia 5" for "Aurelia 5 phone"
     capitals = [t for t in words if t.text[:1].isupper() and t.lower_ not in CONNECTORS]
     if len(capitals) >= 3 and len(capitals) == len([t for t in words if t.lower_ not in CONNECTORS]):
         aliases.append("".join(t.text[0] for t in capitals))
