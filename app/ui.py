@@ -25,6 +25,9 @@ HISTORY_COLUMNS = ["id", "when", "user", "route", "status", "edit"]
 PROBE_COLUMNS = ["probe", "before", "after", "drift"]
 
 
+HISTORY_REFRESH_S = 5  # how often an open page re-reads the edit history
+
+
 def _esc(text: str) -> str:
     return html.escape(str(text), quote=False)
 
@@ -202,6 +205,11 @@ def build(assistant: Assistant) -> gr.Blocks:
             return f"↩️ Reverted `{edit.id}`: {_esc(edit.summary)}", history_rows(assistant)
 
         undo_btn.click(on_undo, [undo_id], [status, history_table])
+
+        # the history is read from the edit log on every page load and every few seconds, so a page
+        # opened or reloaded later, or another browser's edits, show up without a restart
+        demo.load(lambda: history_rows(assistant), None, history_table)
+        gr.Timer(HISTORY_REFRESH_S).tick(lambda: history_rows(assistant), None, history_table, show_progress="hidden")
 
         def on_probes(text, progress=gr.Progress()):
             prompts = [line.strip() for line in (text or "").splitlines() if line.strip()][:50]

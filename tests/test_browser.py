@@ -188,6 +188,26 @@ def test_two_corrections_compose_into_a_chat_answer(server, browser, artifacts):
     page.close()
 
 
+def test_history_is_live_after_a_reload_and_across_browsers(server, browser):
+    """An edit made in one browser shows in another's history without a reload, and in a page
+    opened or reloaded later."""
+    watcher = browser.new_context().new_page()
+    watcher.goto(server)
+    watcher.wait_for_selector("#history")
+    editor = browser.new_context().new_page()
+    editor.goto(server)
+    ask(editor, "What is the name of the Harwick ferry?", 2)
+    flag_and_correct(editor, "The Harwick ferry is called the Grey Gull.", "Grey Gull")
+    commit(editor)
+    edit_id = re.search(r"Saved edit\s+`?(\w+)", editor.locator("#status").inner_text()).group(1)
+    watcher.wait_for_function(f"document.querySelector('#history').innerText.includes({edit_id!r})", timeout=30000)
+    editor.reload()
+    editor.wait_for_selector("#history")
+    editor.wait_for_function(f"document.querySelector('#history').innerText.includes({edit_id!r})", timeout=30000)
+    editor.context.close()
+    watcher.context.close()
+
+
 def test_bad_corrections_get_clear_messages(server, browser):
     page = browser.new_page()
     page.goto(server)
