@@ -32,6 +32,16 @@ def _esc(text: str) -> str:
     return html.escape(str(text), quote=False)
 
 
+# The chat shows what people and the model wrote as text: "<b>" typed is shown as "<b>", not bold.
+# Messages are kept escaped in the chat component and read back unescaped wherever they are used.
+def _said(content) -> str:
+    return html.unescape(content_text(content))
+
+
+def _plain(history) -> list[dict]:
+    return [{"role": m["role"], "content": _said(m["content"])} for m in history]
+
+
 def history_rows(assistant: Assistant) -> list[list[str]]:
     rows = []
     for e in reversed(assistant.log.all()):
@@ -115,16 +125,16 @@ def build(assistant: Assistant) -> gr.Blocks:
         def respond(text, history):
             history = list(history or [])
             try:
-                stream = assistant.stream(text, history)
+                stream = assistant.stream(text, _plain(history))
                 first = next(stream, "")
             except UserError as exc:
                 gr.Warning(str(exc))
                 yield history, text, f"⚠️ {_esc(exc)}"
                 return
-            history += [{"role": "user", "content": text}, {"role": "assistant", "content": first}]
+            history += [{"role": "user", "content": _esc(text)}, {"role": "assistant", "content": _esc(first)}]
             yield history, "", ""
             for partial in stream:
-                history[-1] = {"role": "assistant", "content": partial}
+                history[-1] = {"role": "assistant", "content": _esc(partial)}
                 yield history, "", ""
 
         send.click(respond, [message, chatbot], [chatbot, message, status])
@@ -136,8 +146,8 @@ def build(assistant: Assistant) -> gr.Blocks:
             history = list(history or [])
             if index is None or index >= len(history) or history[index]["role"] != "assistant":
                 return None, gr.update(visible=False), "", "⚠️ Only an answer of the assistant can be corrected."
-            question = next((content_text(m["content"]) for m in reversed(history[:index]) if m["role"] == "user"), "")
-            info = {"index": index, "question": question, "answer": content_text(history[index]["content"])}
+            question = next((_said(m["content"]) for m in reversed(history[:index]) if m["role"] == "user"), "")
+            info = {"index": index, "question": question, "answer": _said(history[index]["content"])}
             md = f"**Correcting:** _{_esc(question)}_ → {_esc(info['answer'])}"
             return info, gr.update(visible=True), md, ""
 
@@ -146,7 +156,7 @@ def build(assistant: Assistant) -> gr.Blocks:
         def still_there(info, history) -> None:
             history = list(history or [])
             i = (info or {}).get("index")
-            if info is None or i is None or i >= len(history) or content_text(history[i]["content"]) != info["answer"]:
+            if info is None or i is None or i >= len(history) or _said(history[i]["content"]) != info["answer"]:
                 raise UserError("that message is no longer in the conversation: ask again and flag the new answer")
 
         def on_preview(info, history, text, weight_choice):

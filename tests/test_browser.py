@@ -208,6 +208,19 @@ def test_history_is_live_after_a_reload_and_across_browsers(server, browser):
     watcher.context.close()
 
 
+def test_html_typed_into_the_chat_is_shown_as_text(server, browser):
+    page = browser.new_page()
+    page.goto(server)
+    page.evaluate("window.__pwned = false")
+    typed = '<b>bold</b> <img src=x onerror="window.__pwned=true"> What is 2 + 2?'
+    ask(page, typed, 2)
+    user = page.locator('#chat [data-testid="user"]').last
+    assert "<b>bold</b>" in user.inner_text() and "<img" in user.inner_text()
+    assert page.locator("#chat img").count() == 0 and page.locator("#chat b").count() == 0
+    assert page.evaluate("window.__pwned") is False
+    page.close()
+
+
 def test_bad_corrections_get_clear_messages(server, browser):
     page = browser.new_page()
     page.goto(server)
