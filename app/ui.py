@@ -75,7 +75,7 @@ def build(assistant: Assistant) -> gr.Blocks:
         gr.Markdown("## kme-chat — a chat whose knowledge you can correct\n"
                     "Flag a wrong answer with 👎, type the correction, preview, commit.")
         flagged = gr.State(None)   # {"index", "question", "answer"} of the message being corrected
-        pending = gr.State(None)   # the routed edit waiting for commit
+        pending = gr.State(None)   # {"routed", "text", "weights"}: the previewed edit waiting for commit
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Chat", height=420, feedback_options=("Dislike",), elem_id="chat")
@@ -165,23 +165,37 @@ def build(assistant: Assistant) -> gr.Blocks:
                 routed = route_correction(info["question"], info["answer"], text,
                                           weights=None if weight_choice == "memory only" else weight_choice)
             except UserError as exc:
-                return None, f"⚠️ {_esc(exc)}", gr.update(visible=False), "", "", "", gr.update(visible=False)
+                return (None, f"⚠️ {_esc(exc)}", gr.update(visible=False), "", "", "", gr.update(visible=False),
+                        gr.update(interactive=False))
             conflicts = assistant.conflicts(routed.edit) if routed.edit and routed.edit.kind == "fact" else []
             e = routed.edit
             is_form = routed.method == "form"
-            return (routed, preview_markdown(routed, conflicts), gr.update(visible=is_form),
+            # what was previewed, with the words it came from: Commit saves exactly this or nothing
+            previewed = {"routed": routed, "text": text, "weights": weight_choice}
+            return (previewed, preview_markdown(routed, conflicts), gr.update(visible=is_form),
                     e.subject if e else "", e.relation if e else "", e.target_new if e else "",
-                    gr.update(visible=bool(conflicts)))
+                    gr.update(visible=bool(conflicts)), gr.update(interactive=e is not None))
 
         preview_btn.click(on_preview, [flagged, chatbot, correction, weights],
-                          [pending, preview_md, form_row, f_subject, f_relation, f_target, conflict_choice])
+                          [pending, preview_md, form_row, f_subject, f_relation, f_target, conflict_choice,
+                           commit_btn])
 
-        def on_commit(routed, info, history, subject, relation, target, conflict, request: gr.Request,
-                      progress=gr.Progress()):
+        def invalidate():
+            """The correction changed after its preview: the preview no longer shows what would be saved."""
+            return None, gr.update(interactive=False), "_The correction changed: preview it again before committing._"
+
+        correction.change(invalidate, None, [pending, commit_btn, preview_md])
+        weights.change(invalidate, None, [pending, commit_btn, preview_md])
+
+        def on_commit(previewed, text, weight_choice, info, history, subject, relation, target, conflict,
+                      request: gr.Request, progress=gr.Progress()):
             try:
                 still_there(info, history)
+                routed = (previewed or {}).get("routed")
                 if routed is None or routed.edit is None:
                     raise UserError("nothing to commit: preview a correction first")
+                if (previewed["text"], previewed["weights"]) != (text, weight_choice):
+                    raise UserError("the correction changed since its preview: preview it again, then commit")
                 if routed.method == "form":
                     routed = complete_form(routed, subject, relation, target)
                 progress(0.05, desc="locality probes before the edit")
@@ -203,7 +217,8 @@ def build(assistant: Assistant) -> gr.Blocks:
             drift = f"**Drift:** {probes.drift} of {len(probes.prompts)} probes changed after edit `{edit.id}`."
             return msg, history_rows(assistant), probes.rows(), drift, None, gr.update(visible=False)
 
-        commit_btn.click(on_commit, [pending, flagged, chatbot, f_subject, f_relation, f_target, conflict_choice],
+        commit_btn.click(on_commit, [pending, correction, weights, flagged, chatbot, f_subject, f_relation, f_target,
+                                     conflict_choice],
                          [status, history_table, probes_table, drift_md, pending, correction_box])
 
         # ---- side panel ------------------------------------------------------------------

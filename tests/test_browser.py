@@ -208,6 +208,25 @@ def test_history_is_live_after_a_reload_and_across_browsers(server, browser):
     watcher.context.close()
 
 
+def test_a_changed_correction_never_saves_the_old_preview(server, browser):
+    page = browser.new_page()
+    page.goto(server)
+    ask(page, "Where is the Orvell Museum?", 2)
+    flag_and_correct(page, "No, it's in Madrid.", "Madrid")
+    assert page.locator("#commit").is_enabled()
+    page.locator("#correction textarea").fill("No, it's in Barcelona.")
+    page.locator("#correction textarea").press("End")  # a keystroke, as a person edits
+    page.wait_for_function("document.querySelector('#preview-md').innerText.includes('preview it again')",
+                           timeout=30000)
+    assert not page.locator("#commit").is_enabled()
+    page.locator("#preview").click()
+    page.wait_for_function("document.querySelector('#preview-md').innerText.includes('Barcelona')", timeout=30000)
+    commit(page)
+    saved = page.locator("#status").inner_text()
+    assert "Barcelona" in saved and "Madrid" not in saved, saved
+    page.close()
+
+
 def test_html_typed_into_the_chat_is_shown_as_text(server, browser):
     page = browser.new_page()
     page.goto(server)
