@@ -55,3 +55,11 @@ def test_a_claim_fires_once_the_answer_states_its_prefix():
     assert stated_claim("capital of latvia is", [claim]) is claim        # case and the article aside
     assert stated_claim("The capital of Latvia isn", [claim]) is None     # a word that only starts the same
     assert stated_claim("The capital of Latvia", [claim]) is None
+
+
+def test_numbers_tell_nearly_identical_questions_apart():
+    from editors.facts import same_numbers
+
+    assert not same_numbers("What is 6 times 7?", "What is 7 times 8?")
+    assert same_numbers("What do I call my dog?", "What is my dog's name?")
+    assert same_numbers("Who won in 1998?", "Who was the winner in 1998?")

@@ -69,7 +69,7 @@ def sweep(path: Path, embed, mquake_path: Path | None = None) -> dict:
 
     def admitted(gate, t, alone) -> bool:
         mentioned, related, masked = gate
-        return related >= alone or (mentioned and masked >= t)
+        return related >= alone or (mentioned and related >= FactMemory.related_floor and masked >= t)
 
     fact_v, question_v = embed_unit([f[1] for f in facts]), embed_unit([f[2] for f in facts])
     others = sorted({o for r in rows for o in _listed(r.get("other"))})
