@@ -1,8 +1,8 @@
 """The stored facts as a graph, and the path through it that a question describes.
 
 Each stored fact is an edge: subject -relation-> object. An object leads on to the facts about it
-when it contains their subject's words (or is one of its aliases), case and articles aside. A multi-hop question
-names where it starts and, in its other words, the relations along the way:
+when it contains their subject's words (or is one of its aliases), case and articles aside. A
+multi-hop question names where it starts and, in its other words, the relations along the way:
 
     "Where was the CEO of Acme Robotics born?"
         Acme Robotics -"The CEO of {} is"-> Dana Whitfield -"{} was born in"-> Lisbon
@@ -11,10 +11,11 @@ Relations are open: a hop is described by the words of its relation template and
 the user asked when storing it ("What university did Omar Haddad attend?"). A question word is
 covered by a hop when they share a lemma or a stem ("founder" ~ "founded"), or, failing that, by
 meaning (cosine of the two words' embeddings). The path chosen covers the question's words best,
-with a cost per hop; it is *complete* when its last hop covers a word better than the earlier did and the
-question's words are covered COMPLETE on average, none below FLOOR (but the noun of "What time ..."). So a question that only touches
-a stored subject ("How many people work at Acme Robotics?") is not read as a chain, and one whose
-last relation no stored fact gives ("the capital of the country ...") goes on to the cue walk below.
+with a cost per hop. It is *complete* when its last hop covers some word clearly better than the
+earlier hops (GAIN), the question's words are covered COMPLETE on average and none below FLOOR
+(except the noun of "What time ..."). So a question that only touches a stored subject ("How many
+people work at Acme Robotics?") is not read as a chain, and one whose last relation no stored fact
+gives ("the capital of the country ...") is left to the fact chain's cue walk.
 """
 from __future__ import annotations
 
@@ -26,9 +27,9 @@ import numpy as np
 from .base import Hit, MemoryStore
 from .scope import mentions, words
 
-# Content words of a text as lower-case lemmas; the caller supplies the parser.
+# Words of a text as lower-case lemmas (relation words; or the nouns of "What time", "Which month");
+# the caller supplies the parser.
 Lemmas = Callable[[str], list[str]]
-# The nouns a question uses for the kind of answer it wants ("What time", "Which month").
 
 # words that ask for an answer rather than name a relation ("What is the name of ...")
 GENERIC = {"name", "thing", "one", "person", "people", "kind", "type", "call", "know", "tell", "exactly", "s"}
@@ -88,7 +89,7 @@ class FactGraph:
         return [h for h in found if h.metadata.get("target") and self.names_subject(question, h.metadata)]
 
     def following(self, fact: Hit) -> list[Hit]:
-        """Facts about this fact's object: their subject (or an alias) is the object, or the object is it."""
+        """Facts about this fact's object (see `links`)."""
         obj = fact.metadata["target"]
         found = self.store.query(self.collection, obj, self.candidates)
         return [h for h in found if h.id != fact.id and h.metadata.get("target") and self.links(obj, h.metadata)]
@@ -106,7 +107,7 @@ class FactGraph:
         """The question's content lemmas, less the starting subject's names and generic words."""
         meta = start.metadata
         names = {w for name in [meta["subject"], *(meta.get("aliases") or "").split("|")] for w in words(name)}
-        names |= {w for name in [meta["subject"]] for w in self.lemmas(name)}
+        names |= set(self.lemmas(meta["subject"]))  # "Warriors" is "warrior" in the question's lemmas
         return [w for w in dict.fromkeys(self.lemmas(question)) if w not in names and w not in GENERIC]
 
     def hop_words(self, fact: Hit) -> list[str]:
@@ -120,6 +121,8 @@ class FactGraph:
 
     def _unit(self, word: str) -> np.ndarray:
         if word not in self._word_vectors:
+            if len(self._word_vectors) > 10_000:
+                self._word_vectors.clear()
             v = np.asarray(self.store.embed([word])[0], dtype=np.float32)
             self._word_vectors[word] = v / np.linalg.norm(v)
         return self._word_vectors[word]
