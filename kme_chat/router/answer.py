@@ -118,8 +118,9 @@ def _whole_name(tokens) -> list:
         end += 2
     before = doc[start - 1] if start > 0 else None
     if before is not None and before.tag_ == "VBN" and before.dep_ == "ROOT" and \
-            any(c.dep_ == "auxpass" for c in before.children) and doc[end].head.i == before.i:
-        start -= 1  # "is smoked eel risotto": an adjective the tagger read as a passive verb
+            any(c.dep_ == "auxpass" for c in before.children) and doc[end].head.i == before.i and \
+            all(t.pos_ == "NOUN" and t.text.islower() for t in doc[start:end + 1]):
+        start -= 1  # "is smoked eel risotto": an adjective the tagger read as a passive verb (not "is called Pixel")
     if doc[end].dep_ == "poss" and end + 2 < len(doc) and doc[end + 1].tag_ == "POS" and capital(doc[end + 2]):
         end += 2  # "Saint Brennan's College"
     while end + 1 < len(doc) and doc[end].like_num and doc[end + 1].like_num:
