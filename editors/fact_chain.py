@@ -57,8 +57,8 @@ class FactChain(FactMemory):
         self.cues = load_cues(Path(prompts_dir) / "relations.json")
         self.complete = complete
         self.plain_answer = plain_answer
-        self.graph = (FactGraph(store, self.collection, lemmas, names_subject, answer_kinds or (lambda text: []))
-                      if lemmas else None)
+        self.graph = (FactGraph(store, self.collection, lemmas, names_subject, self._unit,
+                                answer_kinds or (lambda text: [])) if lemmas else None)
 
     def graph_answer(self, question: str, min_hops: int = 1) -> MultiHopAnswer | None:
         """The answer along a path of stored facts that covers the whole question, or None."""

@@ -75,13 +75,13 @@ class FactGraph:
     candidates = 20  # stored facts looked at when starting, and when following an object
 
     def __init__(self, store: MemoryStore, collection: str, lemmas: Lemmas, names_subject: Callable[[str, dict], bool],
-                 answer_kinds: Lemmas = lambda text: []):
+                 unit: Callable[[str], np.ndarray], answer_kinds: Lemmas = lambda text: []):
         self.store = store
         self.collection = collection
         self.lemmas = lemmas
         self.answer_kinds = answer_kinds
         self.names_subject = names_subject
-        self._word_vectors: dict[str, np.ndarray] = {}
+        self.unit = unit  # a text's embedding as a unit vector (FactMemory._unit: cached)
 
     # -- the graph ---------------------------------------------------------------------------
     def starts(self, question: str) -> list[Hit]:
@@ -119,20 +119,12 @@ class FactGraph:
         said = self.lemmas(template + " " + (meta.get("question") or "")) + words(template)[-1:]  # + a final "in"
         return [w for w in dict.fromkeys(said) if w not in names and w not in GENERIC]
 
-    def _unit(self, word: str) -> np.ndarray:
-        if word not in self._word_vectors:
-            if len(self._word_vectors) > 10_000:
-                self._word_vectors.clear()
-            v = np.asarray(self.store.embed([word])[0], dtype=np.float32)
-            self._word_vectors[word] = v / np.linalg.norm(v)
-        return self._word_vectors[word]
-
     def similarity(self, word: str, hop: list[str]) -> float:
         if not hop:
             return 0.0
         if any(_stem_match(word, w) for w in hop):
             return 1.0
-        return max(float(self._unit(word) @ self._unit(w)) for w in hop)
+        return max(float(self.unit(word) @ self.unit(w)) for w in hop)
 
     # -- the path ----------------------------------------------------------------------------
     def best_path(self, question: str) -> Path | None:

@@ -64,7 +64,7 @@ class FactMemory(RetrievalEditor):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._vectors: dict[str, np.ndarray] = {}  # stored questions, embedded once
+        self._vectors: dict[str, np.ndarray] = {}  # questions and words, embedded once
 
     def entry(self, edit: EditRequest) -> tuple[str, dict]:
         return edit.fact, {"subject": edit.subject, "subject_key": subject_key(edit.subject), "fact": edit.fact,
@@ -85,7 +85,7 @@ class FactMemory(RetrievalEditor):
         return float(self._unit(without_names(query, names)) @ self._unit(without_names(meta.get("question") or "", names)))
 
     def _unit(self, text: str) -> np.ndarray:
-        """A unit vector for `text`; stored questions are embedded once (the query is cached by the store)."""
+        """A unit vector for `text`, embedded once (stored questions, queries, a multi-hop question's words)."""
         if text not in self._vectors:
             v = np.asarray(self.store.embed([text])[0], dtype=np.float32)
             if len(self._vectors) > 10_000:

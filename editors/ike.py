@@ -38,12 +38,8 @@ class IKE(FactMemory):
         self.pool_vectors = np.asarray(store.embed([d["prompt"] for d in self.pool]), dtype=np.float32)
         self.pool_vectors /= np.linalg.norm(self.pool_vectors, axis=1, keepdims=True)
 
-    def _query_vector(self, query: str) -> np.ndarray:
-        v = np.asarray(self.store.embed([query])[0], dtype=np.float32)
-        return v / np.linalg.norm(v)
-
     def demonstrations(self, query: str) -> list[dict]:
-        similarity = self.pool_vectors @ self._query_vector(query)
+        similarity = self.pool_vectors @ self._unit(query)
         chosen = []
         for kind, count in self.demo_mix.items():  # later kinds sit closer to the query
             of_kind = [i for i in np.argsort(-similarity) if self.pool[i]["kind"] == kind][:count]

@@ -64,50 +64,37 @@ def cmd_eval(args, settings) -> int:
 
 def _eval_conversations(args, settings) -> int:
     """The real path, line by line, in a fresh data dir: route, commit on the default route, ask again."""
-    import tempfile
-
-    from .assistant import Assistant
     from .evaluation.conversations import evaluate_conversations, load_conversations
-    from .report import save
 
-    from .evaluate import spread
-
-    rows = load_conversations(args.data)[args.offset:]
-    rows = rows[:args.limit] if args.limit else rows
-    rows = sorted(spread(rows, args.sample), key=rows.index) if args.sample else rows  # evenly, in order
-    data_dir = tempfile.mkdtemp(prefix="kme-conversations-")
-    assistant = Assistant.open(settings.with_overrides(data_dir=data_dir))
-    cases_log = Path(args.json).with_suffix(".cases.jsonl") if args.json else None
-    if cases_log is not None:
-        cases_log.unlink(missing_ok=True)
-    result = evaluate_conversations(assistant, rows, progress=_progress, cases_log=cases_log)
-    result["settings"].update({"data": str(args.data), "offset": args.offset, "sample": args.sample,
-                               "data_dir": data_dir})
-    print(json.dumps({"metrics": result["metrics"]}, indent=2))
-    if args.json:
-        save(result, Path(args.json))
-    return 0
+    return _eval_lines(args, settings, load_conversations, evaluate_conversations, "kme-conversations-")
 
 
 def _eval_chains(args, settings) -> int:
     """Each line from an empty memory in a fresh data dir: store its facts by correction, ask the
     multi-hop question in the chat and in the multi-hop reader."""
+    from .evaluation.chains import evaluate_chains, load_chains
+
+    return _eval_lines(args, settings, load_chains, evaluate_chains, "kme-chains-")
+
+
+def _eval_lines(args, settings, load, evaluate, prefix: str) -> int:
+    """A JSONL eval on the real assistant in a fresh data dir: the lines chosen by --offset, --limit
+    and --sample (evenly, in order), each case logged to OUT.cases.jsonl, the result to --json."""
     import tempfile
 
     from .assistant import Assistant
     from .evaluate import spread
-    from .evaluation.chains import evaluate_chains, load_chains
     from .report import save
 
-    rows = load_chains(args.data)[args.offset:]
+    rows = load(args.data)[args.offset:]
     rows = rows[:args.limit] if args.limit else rows
-    rows = sorted(spread(rows, args.sample), key=rows.index) if args.sample else rows
-    data_dir = tempfile.mkdtemp(prefix="kme-chains-")
+    rows = sorted(spread(rows, args.sample), key=rows.index) if args.sample else rows  # evenly, in order
+    data_dir = tempfile.mkdtemp(prefix=prefix)
     assistant = Assistant.open(settings.with_overrides(data_dir=data_dir))
     cases_log = Path(args.json).with_suffix(".cases.jsonl") if args.json else None
     if cases_log is not None:
         cases_log.unlink(missing_ok=True)
-    result = evaluate_chains(assistant, rows, progress=_progress, cases_log=cases_log)
+    result = evaluate(assistant, rows, progress=_progress, cases_log=cases_log)
     result["settings"].update({"data": str(args.data), "offset": args.offset, "sample": args.sample,
                                "data_dir": data_dir})
     print(json.dumps({"metrics": result["metrics"]}, indent=2))

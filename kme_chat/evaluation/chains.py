@@ -20,21 +20,12 @@ from typing import Callable
 
 from ..errors import UserError
 from ..router import route_correction
-from .conversations import contains
+from .conversations import contains, read_jsonl
 
 
 def load_chains(path: str | Path) -> list[dict]:
-    path = Path(path)
-    if not path.is_file():
-        raise UserError(f"data file not found: {path}")
     rows = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{n} is not JSON: {exc}") from None
+    for n, row in read_jsonl(path):
         facts = row.get("facts") if isinstance(row, dict) else None
         if not isinstance(facts, list) or not all(isinstance(f, dict) and {"q", "c"} <= set(f) for f in facts) \
                 or not isinstance(row.get("question"), str) or not isinstance(row.get("answer", ""), str):

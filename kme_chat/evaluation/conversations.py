@@ -45,18 +45,25 @@ def _listed(value) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
-def load_conversations(path: str | Path) -> list[dict]:
+def read_jsonl(path: str | Path) -> list[tuple[int, object]]:
+    """(line number, parsed value) for each non-empty line; a missing file or a line that is not
+    JSON is a UserError naming it."""
     path = Path(path)
     if not path.is_file():
         raise UserError(f"data file not found: {path}")
     rows = []
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{n} is not JSON: {exc}") from None
+        if line.strip():
+            try:
+                rows.append((n, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise UserError(f"{path}:{n} is not JSON: {exc}") from None
+    return rows
+
+
+def load_conversations(path: str | Path) -> list[dict]:
+    rows = []
+    for n, row in read_jsonl(path):
         if not isinstance(row, dict) or not {"q", "c", "kind"} <= set(row):
             raise UserError(f"{path}:{n} needs the fields q, c and kind")
         if row["kind"] not in KINDS:
