@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import html
 import os
+import threading
 import time
+from collections import OrderedDict
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -17,15 +19,18 @@ from kme_chat.chat import content_text
 from kme_chat.config import Settings
 from kme_chat.errors import UserError
 from kme_chat.methods import BUILDERS
-from kme_chat.probes import ProbeRun, answer_probes, default_probes
-from kme_chat.router import complete_form, route_correction
+from kme_chat.probes import Panel, answer_probes, default_probes
+from kme_chat.router import fields_of, route_correction, with_fields
 
 WEIGHT_METHODS = [m for m in ("rome", "memit") if m in BUILDERS]
-HISTORY_COLUMNS = ["id", "when", "user", "route", "status", "edit"]
+HISTORY_COLUMNS = ["when", "who", "route", "status", "edit", "undo", "id"]
+HISTORY_WIDTHS = ["14%", "9%", "12%", "10%", "37%", "9%", "9%"]
+UNDO_CELL = "↩️ undo"
 PROBE_COLUMNS = ["probe", "before", "after", "drift"]
-
-
-HISTORY_REFRESH_S = 5  # how often an open page re-reads the edit history
+KINDS = [("fact", "fact"), ("preference: how to answer, for every question", "preference"),
+         ("feedback on what this question meant", "feedback"), ("rule: if …, then …", "rule")]
+PANEL_REFRESH_S = 2  # how often an open page re-reads the edit history, its probes and its weight edit
+MAX_PANELS = 256     # sessions whose side panel is kept (the oldest is dropped first)
 
 
 def _esc(text: str) -> str:
@@ -45,37 +50,62 @@ def _plain(history) -> list[dict]:
 def history_rows(assistant: Assistant) -> list[list[str]]:
     rows = []
     for e in reversed(assistant.log.all()):
-        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.created))
-        rows.append([e.id, when, e.user, "+".join(e.routes), e.status, e.summary])
+        when = time.strftime("%m-%d %H:%M", time.localtime(e.created))
+        undo = UNDO_CELL if e.status == "active" else ""
+        rows.append([when, e.user, "+".join(e.routes), e.status, e.summary, undo, e.id])
     return rows
 
 
 def preview_markdown(routed, conflicts) -> str:
     if routed.edit is None:
         return f"**Nothing to store.** {_esc(routed.reason)}"
-    e = routed.edit
     lines = [f"**Route:** {', '.join(routed.route)}  ", f"**Why:** {_esc(routed.reason)}  ",
-             f"**Read by:** {routed.method}  "]
-    if e.kind == "fact":
-        lines.append(f"**Edit:** subject `{_esc(e.subject)}` · relation `{_esc(e.relation)}` · "
-                     f"`{_esc(e.target_true) or '?'}` → `{_esc(e.target_new)}`")
-    elif e.kind == "rule":
-        lines.append(f"**Patch:** if `{_esc(e.condition)}`, then `{_esc(e.note)}`")
-    else:
-        lines.append(f"**Feedback** for questions like `{_esc(e.question)}`: `{_esc(e.note)}`")
+             f"**Read by:** {routed.method}. Check the fields below and change any that are wrong: "
+             f"Commit saves what they say."]
     for c in conflicts:
         lines.append(f"\n**Conflicts with** `{c.id}`: {_esc(c.summary)} — choose *replace* or *keep both*.")
     return "\n".join(lines)
 
 
+def field_updates(kind: str | None) -> list:
+    """Which preview fields a kind of edit has, and what they are called."""
+    fact = kind == "fact"
+    when_label = {"feedback": "For questions like", "rule": "If (the condition)"}.get(kind, "")
+    note_label = {"preference": "Instruction, for every later answer", "feedback": "Feedback",
+                  "rule": "Then"}.get(kind, "")
+    return [gr.update(visible=kind is not None), gr.update(visible=fact),
+            gr.update(visible=kind in ("feedback", "rule"), label=when_label),
+            gr.update(visible=kind not in (None, "fact"), label=note_label)]
+
+
+class Panels:
+    """Each browser session's own side panel (probes, weight edit in progress), by session id."""
+
+    def __init__(self):
+        self._panels: OrderedDict[str, Panel] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def of(self, request: gr.Request | None) -> Panel:
+        key = getattr(request, "session_hash", None) or "local"
+        with self._lock:
+            if key not in self._panels:
+                self._panels[key] = Panel(default_probes())
+                while len(self._panels) > MAX_PANELS:
+                    self._panels.popitem(last=False)
+            self._panels.move_to_end(key)
+            return self._panels[key]
+
+
 def build(assistant: Assistant) -> gr.Blocks:
-    probes = ProbeRun(default_probes())
+    panels = Panels()
 
     with gr.Blocks(title="kme-chat") as demo:
         gr.Markdown("## kme-chat — a chat whose knowledge you can correct\n"
-                    "Flag a wrong answer with 👎, type the correction, preview, commit.")
+                    "Flag a wrong answer with 👎, type the correction, preview, check the fields, commit.")
         flagged = gr.State(None)   # {"index", "question", "answer"} of the message being corrected
         pending = gr.State(None)   # {"routed", "text", "weights"}: the previewed edit waiting for commit
+        undo_target = gr.State(None)  # the id of the edit whose undo waits for confirmation
+        shown_history = gr.State(None)  # the rows this page shows, so a refresh sends only changes
         with gr.Row():
             with gr.Column(scale=3):
                 chatbot = gr.Chatbot(label="Chat", height=420, feedback_options=("Dislike",), elem_id="chat")
@@ -87,29 +117,35 @@ def build(assistant: Assistant) -> gr.Blocks:
                     correction = gr.Textbox(label="Your correction", lines=2, elem_id="correction",
                                             placeholder="e.g. No, the largest planet is Jupiter")
                     weights = gr.Radio(["memory only", *WEIGHT_METHODS], value="memory only",
-                                       label="Also write into the model's weights?")
+                                       label="Also write into the model's weights?", elem_id="weights")
                     preview_btn = gr.Button("Preview edit", elem_id="preview")
                     preview_md = gr.Markdown(elem_id="preview-md")
-                    with gr.Row(visible=False) as form_row:
-                        f_subject = gr.Textbox(label="Subject")
-                        f_relation = gr.Textbox(label="Relation ({} = subject)")
-                        f_target = gr.Textbox(label="New answer")
+                    f_kind = gr.Radio(KINDS, value="fact", label="Kind of edit", visible=False, elem_id="f-kind")
+                    with gr.Row(visible=False) as fact_row:
+                        f_subject = gr.Textbox(label="Subject", elem_id="f-subject")
+                        f_relation = gr.Textbox(label="Relation ({} = subject)", elem_id="f-relation")
+                        f_old = gr.Textbox(label="Old answer", elem_id="f-old")
+                        f_new = gr.Textbox(label="New answer", elem_id="f-new")
+                    f_when = gr.Textbox(label="For questions like", visible=False, elem_id="f-when")
+                    f_note = gr.Textbox(label="Instruction", visible=False, lines=2, elem_id="f-note")
                     conflict_choice = gr.Radio(["replace", "keep both"], value="replace", label="If it conflicts",
                                                visible=False)
-                    commit_btn = gr.Button("Commit edit", variant="primary", elem_id="commit")
+                    commit_btn = gr.Button("Commit edit", variant="primary", elem_id="commit", interactive=False)
                 status = gr.Markdown(elem_id="status")
+                job_md = gr.Markdown(elem_id="job")
             with gr.Column(scale=2):
                 with gr.Tab("Edit history"):
                     history_table = gr.Dataframe(headers=HISTORY_COLUMNS, value=history_rows(assistant),
-                                                 interactive=False, elem_id="history", wrap=True)
-                    with gr.Row():
-                        undo_id = gr.Textbox(label="Edit id to undo", elem_id="undo-id", scale=3)
-                        undo_btn = gr.Button("Undo", elem_id="undo", scale=1)
+                                                 interactive=False, elem_id="history", wrap=True,
+                                                 column_widths=HISTORY_WIDTHS)
+                    with gr.Row(visible=False, elem_id="undo-confirm") as undo_row:
+                        undo_md = gr.Markdown()
+                        undo_yes = gr.Button("Yes, undo it", variant="stop", elem_id="undo-yes", scale=0)
+                        undo_no = gr.Button("Cancel", elem_id="undo-no", scale=0)
                 with gr.Tab("Locality probes"):
                     drift_md = gr.Markdown("Probes run after each edit.", elem_id="drift")
-                    probes_table = gr.Dataframe(headers=PROBE_COLUMNS, value=probes.rows(), interactive=False,
-                                                elem_id="probes", wrap=True)
-                    probe_text = gr.Textbox(value="\n".join(probes.prompts), lines=6,
+                    probes_table = gr.Dataframe(headers=PROBE_COLUMNS, interactive=False, elem_id="probes", wrap=True)
+                    probe_text = gr.Textbox(value="\n".join(default_probes()), lines=6,
                                             label="Probe prompts (one per line)")
                     probe_btn = gr.Button("Run probes now", elem_id="run-probes")
                 with gr.Tab("Multi-hop check"):
@@ -159,26 +195,32 @@ def build(assistant: Assistant) -> gr.Blocks:
             if info is None or i is None or i >= len(history) or _said(history[i]["content"]) != info["answer"]:
                 raise UserError("that message is no longer in the conversation: ask again and flag the new answer")
 
+        preview_outputs = [pending, preview_md, f_kind, fact_row, f_when, f_note, f_subject, f_relation, f_old, f_new,
+                           conflict_choice, commit_btn]
+
         def on_preview(info, history, text, weight_choice):
             try:
                 still_there(info, history)
                 routed = route_correction(info["question"], info["answer"], text,
                                           weights=None if weight_choice == "memory only" else weight_choice)
             except UserError as exc:
-                return (None, f"⚠️ {_esc(exc)}", gr.update(visible=False), "", "", "", gr.update(visible=False),
-                        gr.update(interactive=False))
-            conflicts = assistant.conflicts(routed.edit) if routed.edit and routed.edit.kind == "fact" else []
+                return [None, f"⚠️ {_esc(exc)}", *field_updates(None)] + [gr.update()] * 5 + \
+                    [gr.update(visible=False), gr.update(interactive=False)]
             e = routed.edit
-            is_form = routed.method == "form"
-            # what was previewed, with the words it came from: Commit saves exactly this or nothing
+            conflicts = assistant.conflicts(e) if e is not None and e.kind == "fact" else []
+            fields = fields_of(e)
+            kind_field, *shown = field_updates(e.kind if e else None)
+            kind_field = gr.update(visible=e is not None, value=e.kind if e else "fact")
+            when = fields.get("condition") if e is not None and e.kind == "rule" else fields.get("question", "")
+            # what was previewed, with the words it came from: Commit saves it (as the fields now say) or nothing
             previewed = {"routed": routed, "text": text, "weights": weight_choice}
-            return (previewed, preview_markdown(routed, conflicts), gr.update(visible=is_form),
-                    e.subject if e else "", e.relation if e else "", e.target_new if e else "",
-                    gr.update(visible=bool(conflicts)), gr.update(interactive=e is not None))
+            return [previewed, preview_markdown(routed, conflicts), kind_field, shown[0],
+                    {**shown[1], "value": when or ""}, {**shown[2], "value": fields.get("note", "")},
+                    fields.get("subject", ""), fields.get("relation", ""), fields.get("old", ""), fields.get("new", ""),
+                    gr.update(visible=bool(conflicts)), gr.update(interactive=e is not None)]
 
-        preview_btn.click(on_preview, [flagged, chatbot, correction, weights],
-                          [pending, preview_md, form_row, f_subject, f_relation, f_target, conflict_choice,
-                           commit_btn])
+        preview_btn.click(on_preview, [flagged, chatbot, correction, weights], preview_outputs)
+        f_kind.change(lambda kind: field_updates(kind)[1:], [f_kind], [fact_row, f_when, f_note])
 
         def invalidate():
             """The correction changed after its preview: the preview no longer shows what would be saved."""
@@ -187,8 +229,9 @@ def build(assistant: Assistant) -> gr.Blocks:
         correction.change(invalidate, None, [pending, commit_btn, preview_md])
         weights.change(invalidate, None, [pending, commit_btn, preview_md])
 
-        def on_commit(previewed, text, weight_choice, info, history, subject, relation, target, conflict,
-                      request: gr.Request, progress=gr.Progress()):
+        def on_commit(previewed, text, weight_choice, info, history, kind, subject, relation, old, new, when, note,
+                      conflict, request: gr.Request):
+            panel = panels.of(request)
             try:
                 still_there(info, history)
                 routed = (previewed or {}).get("routed")
@@ -196,54 +239,90 @@ def build(assistant: Assistant) -> gr.Blocks:
                     raise UserError("nothing to commit: preview a correction first")
                 if (previewed["text"], previewed["weights"]) != (text, weight_choice):
                     raise UserError("the correction changed since its preview: preview it again, then commit")
-                if routed.method == "form":
-                    routed = complete_form(routed, subject, relation, target)
-                progress(0.05, desc="locality probes before the edit")
-                probes.before = answer_probes(assistant, probes.prompts)
+                if panel.busy:
+                    raise UserError("a weight edit of yours is still running: wait until it is saved, then commit")
+                fields = {"subject": subject, "relation": relation, "old": old, "new": new, "note": note,
+                          "question": when, "condition": when}
+                routed = with_fields(routed, kind, fields)  # exactly what the page shows
                 edit = routed.edit
                 edit.routes = routed.route
                 edit.user = (request.username if request and request.username else assistant.settings.user)
                 edit.source_turn = f"{info['index']}"
                 if conflict == "replace":
-                    for old in assistant.conflicts(edit) if edit.kind == "fact" else []:
-                        assistant.undo(old.id)
-                progress(0.3, desc=f"applying the edit ({', '.join(edit.routes)})")
-                edit = assistant.add_edit(edit)
-                progress(0.6, desc="locality probes after the edit")
-                probes.after = answer_probes(assistant, probes.prompts)
+                    for old_edit in assistant.conflicts(edit) if edit.kind == "fact" else []:
+                        assistant.undo(old_edit.id)
+                if any(r in WEIGHT_METHODS for r in edit.routes):
+                    panel.start_weight_edit(assistant, edit)
+                    return (f"⏳ Writing into the weights ({', '.join(edit.routes)}): this takes a while; keep "
+                            "chatting, the steps show below.", gr.update(), panel.drift_text(), None,
+                            gr.update(visible=False), gr.update(interactive=False))
+                edit = assistant.add_edit(edit)  # saved: acknowledged now, probed after
             except UserError as exc:
-                return f"⚠️ {_esc(exc)}", gr.update(), gr.update(), gr.update(), None, gr.update()
+                return f"⚠️ {_esc(exc)}", gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
+            panel.probe_memory_edit(assistant, edit.id)
             msg = f"✅ Saved edit `{edit.id}`: {_esc(edit.summary)} via {', '.join(edit.routes)}. Ask again to see it."
-            drift = f"**Drift:** {probes.drift} of {len(probes.prompts)} probes changed after edit `{edit.id}`."
-            return msg, history_rows(assistant), probes.rows(), drift, None, gr.update(visible=False)
+            return msg, history_rows(assistant), panel.drift_text(), None, gr.update(visible=False), \
+                gr.update(interactive=False)
 
-        commit_btn.click(on_commit, [pending, correction, weights, flagged, chatbot, f_subject, f_relation, f_target,
-                                     conflict_choice],
-                         [status, history_table, probes_table, drift_md, pending, correction_box])
+        commit_btn.click(on_commit, [pending, correction, weights, flagged, chatbot, f_kind, f_subject, f_relation,
+                                     f_old, f_new, f_when, f_note, conflict_choice],
+                         [status, history_table, drift_md, pending, correction_box, commit_btn])
 
         # ---- side panel ------------------------------------------------------------------
+        def on_history_select(evt: gr.SelectData):
+            row = evt.row_value or []
+            column = evt.index[1] if isinstance(evt.index, (list, tuple)) else None
+            if len(row) < len(HISTORY_COLUMNS) or column != HISTORY_COLUMNS.index("undo") or row[5] != UNDO_CELL:
+                return None, gr.update(visible=False), ""
+            return row[6], gr.update(visible=True), f"Undo **{_esc(row[4])}**? Answers go back to what they were."
+
+        history_table.select(on_history_select, None, [undo_target, undo_row, undo_md])
+
         def on_undo(edit_id):
             try:
-                edit = assistant.undo((edit_id or "").strip())
+                if not edit_id:
+                    raise UserError("choose an edit to undo: click ↩️ undo on its row")
+                edit = assistant.undo(edit_id)
             except UserError as exc:
-                return f"⚠️ {_esc(exc)}", gr.update()
-            return f"↩️ Reverted `{edit.id}`: {_esc(edit.summary)}", history_rows(assistant)
+                return f"⚠️ {_esc(exc)}", gr.update(), None, gr.update(visible=False)
+            return f"↩️ Reverted `{edit.id}`: {_esc(edit.summary)}", history_rows(assistant), None, \
+                gr.update(visible=False)
 
-        undo_btn.click(on_undo, [undo_id], [status, history_table])
+        undo_yes.click(on_undo, [undo_target], [status, history_table, undo_target, undo_row])
+        undo_no.click(lambda: (None, gr.update(visible=False)), None, [undo_target, undo_row])
 
-        # the history is read from the edit log on every page load and every few seconds, so a page
-        # opened or reloaded later, or another browser's edits, show up without a restart
-        demo.load(lambda: history_rows(assistant), None, history_table)
-        gr.Timer(HISTORY_REFRESH_S).tick(lambda: history_rows(assistant), None, history_table, show_progress="hidden")
+        def refresh(shown, request: gr.Request):
+            """What changed since the page last looked: the edit log (any browser's edits), this session's
+            probes and its weight edit in progress."""
+            panel = panels.of(request)
+            rows = history_rows(assistant)
+            job = panel.job
+            if job is None:
+                job_text = ""
+            elif not job.done:
+                job_text = f"⏳ **Weight edit** {_esc(job.summary)}: {_esc(job.stage)}…"
+            elif job.error:
+                job_text = f"⚠️ Weight edit {_esc(job.summary)}: {_esc(job.error)}"
+            else:
+                job_text = f"✅ Saved edit `{job.edit.id}`: {_esc(job.edit.summary)} via {', '.join(job.edit.routes)}."
+            return (gr.skip() if rows == shown else rows), rows, panel.probes.rows(), panel.drift_text(), job_text
 
-        def on_probes(text, progress=gr.Progress()):
+        panel_outputs = [history_table, shown_history, probes_table, drift_md, job_md]
+        # read on every page load and every few seconds: a page opened later, or another browser's edits, show up
+        demo.load(refresh, [shown_history], panel_outputs)
+        gr.Timer(PANEL_REFRESH_S).tick(refresh, [shown_history], panel_outputs, show_progress="hidden")
+
+        def on_probes(text, request: gr.Request, progress=gr.Progress()):
+            panel = panels.of(request)
             prompts = [line.strip() for line in (text or "").splitlines() if line.strip()][:50]
             if not prompts:
                 return gr.update(), "⚠️ Add at least one probe prompt."
+            probes = panel.probes
             if prompts != probes.prompts:
                 probes.prompts, probes.before, probes.after = prompts, [], []
             probes.before, probes.after = probes.after, answer_probes(assistant, prompts, progress)
-            return probes.rows(), f"**Drift:** {probes.drift} of {len(prompts)} probes changed since the last run."
+            panel.probed_edit = ""
+            return probes.rows(), panel.drift_text()
 
         probe_btn.click(on_probes, [probe_text], [probes_table, drift_md])
 

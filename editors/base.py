@@ -42,6 +42,7 @@ class Claim:
     prefix: str
     object: str
     lead: bool = False
+    subject: str = ""   # as the fact names it, for a later question that refers back ("its CEO")
 
 
 @dataclass
@@ -61,6 +62,8 @@ class Context:
     chat_turns: list[dict] = field(default_factory=list)
     contrast: bool = False     # decode against the no-memory answer (facts a user gave in the chat)
     claims: list[Claim] = field(default_factory=list)  # facts the decoder completes from memory
+    standing: bool = False     # holds for every question (a preference), not because of this one
+    max_sentences: int | None = None  # answers stop after this many sentences (a length preference)
 
     def before(self, prompt: str) -> str:
         return f"{self.text}{self.separator}{prompt}"

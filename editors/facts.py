@@ -116,7 +116,7 @@ class FactMemory(RetrievalEditor):
         leads = (asks[best] >= self.lead_threshold and self.relatedness(query, chat_facts[best]) >= self.lead_floor
                  and names_subject(query, chat_facts[best].metadata))
         return [Claim(h.metadata["relation"].replace("{}", h.metadata["subject"], 1), h.metadata["target"],
-                      lead=leads and i == best)
+                      lead=leads and i == best, subject=h.metadata["subject"])
                 for i, h in enumerate(chat_facts)]
 
     def about(self, subject: str, query: str, k: int = 10) -> list[Hit]:

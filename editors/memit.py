@@ -42,7 +42,10 @@ class MEMIT(WeightEditor):
     def apply(self, edits: Sequence[EditRequest]) -> None:
         if not edits:
             return
-        per_edit = self.spread(edits, self.targets(edits))
+        self.report("key statistics and values v* at the last edited layer")
+        targets = self.targets(edits)
+        self.report(f"spreading the update over layers {', '.join(map(str, self.hp.layers))}")
+        per_edit = self.spread(edits, targets)
         for e in edits:
             if self._file(e.id):
                 deltas.save(self._file(e.id), per_edit[e.id])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -34,6 +34,7 @@ class WeightEditor:
         self.applied: dict[str, deltas.Factors] = {}
         self._prefixes: list[str] | None = None
         self._c_inv: dict[int, torch.Tensor] = {}
+        self.report: Callable[[str], None] = lambda stage: None  # told each step of a long edit as it starts
 
     def prefixes(self) -> list[str]:
         if self._prefixes is None:
@@ -93,19 +94,26 @@ class ROME(WeightEditor):
 
     def compute_one(self, edit: EditRequest) -> deltas.Factors:
         layer, hp = self.hp.layer, self.hp
+        self.report("key statistics C (first edit: computed once, then cached)")
+        c_inv = self.c_inv(layer)
         prefixes = self.prefixes()
+        self.report("key k* from the subject's last token")
         key = compute_key(self.model, self.tokenizer, layer, edit.prompt, edit.subject, prefixes)
         weight = self.model.model.layers[layer].mlp.down_proj.weight.detach()
         w_k = weight @ key
         texts = [p + edit.prompt for p in prefixes]
+        self.report("value v* by optimisation")
         delta = compute_delta(self.model, self.tokenizer, layer, texts, f"{edit.subject} is a", edit.subject,
                               edit.target_new, w_k, hp)
-        u, v = rank_one_update(weight, self.c_inv(layer), key, w_k + delta)
+        self.report("rank-one update (u, v)")
+        u, v = rank_one_update(weight, c_inv, key, w_k + delta)
         return {layer: (u, v)}
 
     def apply(self, edits: Sequence[EditRequest]) -> None:
         for edit in edits:  # one at a time, each computed on the model with the previous ones in
-            self._store(edit.id, self.compute_one(edit))
+            factors = self.compute_one(edit)
+            self.report("writing the update into the weights")
+            self._store(edit.id, factors)
 
     def describe(self, edit: EditRequest) -> str:
         return f"rome: rank-one update of layer {self.hp.layer} down_proj"

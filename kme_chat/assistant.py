@@ -22,9 +22,9 @@ from .validation import clean_text, validate_edit
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ROUTES = {"fact": ["ike"], "feedback": ["memprompt"], "rule": ["language_patch"]}
+DEFAULT_ROUTES = {"fact": ["ike"], "feedback": ["memprompt"], "preference": ["preferences"], "rule": ["language_patch"]}
 MULTIHOP_READERS = ("fact_chain", "mello")  # read the stored facts IKE writes; the first is the default
-MEMORY_EDITORS = ("language_patch", "memprompt", "ike")  # the order their context is shown
+MEMORY_EDITORS = ("preferences", "language_patch", "memprompt", "ike")  # the order their context is shown
 WEIGHT_EDITORS = ("rome", "memit")
 
 
@@ -67,16 +67,27 @@ class Assistant:
         return self.editors[name]
 
     # ---- edits -------------------------------------------------------------------------------
-    def add_edit(self, edit: Edit) -> Edit:
+    def add_edit(self, edit: Edit, on_stage: Callable[[str], None] | None = None) -> Edit:
+        """Applies and saves one edit. `on_stage` is told each step as it starts (a weight edit takes
+        seconds: the page shows where it is)."""
         edit = validate_edit(edit)
         edit.routes = list(edit.routes or DEFAULT_ROUTES[edit.kind])
         editors = [self.editor(name) for name in edit.routes]  # unknown route: refused before anything
+        on_stage = on_stage or (lambda stage: None)
         with self._edit_lock:
             done = []
             try:  # apply first: a refused weight edit must not leave a saved edit behind
                 for editor in editors:
-                    editor.apply([edit.request()])
+                    on_stage(f"{editor.name}: applying")
+                    if getattr(editor, "changes_weights", False):
+                        editor.report = lambda stage, name=editor.name: on_stage(f"{name}: {stage}")
+                    try:
+                        editor.apply([edit.request()])
+                    finally:
+                        if getattr(editor, "changes_weights", False):
+                            editor.report = lambda stage: None
                     done.append(editor)
+                on_stage("saving to the edit log")
                 self.log.add(edit)  # committed: the edit is saved from here on
             except BaseException as exc:
                 for editor in reversed(done):
@@ -136,9 +147,11 @@ class Assistant:
         found = [MemoryContext.of(c, name) for name in MEMORY_EDITORS if (c := self.editor(name).context_for(question))]
         if not found:
             return None
+        limits = [f.max_sentences for f in found if f.max_sentences]
         return MemoryContext("\n".join(f.text for f in found if f.text), [i for f in found for i in f.edit_ids],
                              "+".join(f.editor for f in found), [t for f in found for t in f.turns],
-                             any(f.contrast for f in found), [c for f in found for c in f.claims])
+                             any(f.contrast for f in found), [c for f in found for c in f.claims],
+                             [i for f in found for i in f.standing_ids], min(limits) if limits else None)
 
     def chain_for(self, question: str) -> str | None:
         """A chat question that composes two or more stored facts: the answer, then the facts it

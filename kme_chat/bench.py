@@ -417,7 +417,45 @@ def bench_scope() -> dict:
     return result
 
 
+def bench_commit(n: int = 30) -> dict:
+    """The page's Commit on a memory edit, as app/ui.py runs it: the previewed edit taken from its
+    fields, saved, the locality probes started in the background -> acknowledged. Then, apart, how
+    long the probes take to fill the panel. Facts of the conversation dev set, spread over it."""
+    from .assistant import Assistant
+    from .config import load_settings
+    from .evaluate import spread
+    from .evaluation.conversations import load_conversations
+    from .probes import Panel, default_probes
+    from .router import fields_of, route_correction, with_fields
+
+    rows = [r for r in load_conversations(CONVERSATIONS_DEV) if r["kind"] == "fact"]
+    rows = sorted(spread(rows, n), key=rows.index)
+    assistant = Assistant.open(load_settings().with_overrides(data_dir=tempfile.mkdtemp(prefix="kme-bench-")))
+    panel = Panel(default_probes())
+    ack_s, probes_s = [], []
+    for row in rows:
+        routed = route_correction(row["q"], "", row["c"])  # the preview, before Commit
+        if routed.edit is None:
+            continue
+        start = time.perf_counter()
+        routed = with_fields(routed, routed.edit.kind, fields_of(routed.edit))
+        routed.edit.routes = routed.route
+        edit = assistant.add_edit(routed.edit)
+        panel.probe_memory_edit(assistant, edit.id)
+        ack_s.append(time.perf_counter() - start)
+        while panel.probing:
+            time.sleep(0.01)
+        probes_s.append(time.perf_counter() - start)
+    ack_s.sort()
+    probes_s.sort()
+    return {"commits": len(ack_s), "probes": len(panel.probes.prompts),
+            "acknowledged_median_s": statistics.median(ack_s), "acknowledged_p95_s": _p95(ack_s),
+            "acknowledged_max_s": ack_s[-1], "probes_filled_median_s": statistics.median(probes_s),
+            "probes_filled_p95_s": _p95(probes_s)}
+
+
 BENCHES["scope"] = bench_scope
+BENCHES["commit"] = bench_commit
 BENCHES["corrections"] = bench_corrections
 
 

@@ -1,6 +1,7 @@
 """The chat loop: history + question -> messages (system prompt, edited memory) -> streamed answer."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
@@ -8,6 +9,7 @@ from langchain_core.runnables import Runnable, RunnableConfig
 
 from . import prompts
 from .model import LocalLLM
+from .references import readings, refers_back
 from .validation import clean_text
 
 HISTORY_MESSAGES = 6  # a 135M model loses the thread on long histories; keep the last few turns
@@ -25,12 +27,26 @@ class MemoryContext:
     turns: list[dict] = field(default_factory=list)
     contrast: bool = False
     claims: list = field(default_factory=list)  # editors.base.Claim: facts the decoder completes
+    standing_ids: list[str] = field(default_factory=list)  # preferences: in every context, not about this question
+    max_sentences: int | None = None  # a length preference the answer is cut to
 
     @classmethod
     def of(cls, found, editor: str) -> "MemoryContext":
         """From an editor's Context: its chat form when it has one (text and turns), else its text."""
-        return cls(found.chat_text or found.text, list(found.edit_ids), editor, list(found.chat_turns),
-                   found.contrast, list(found.claims))
+        ids = list(found.edit_ids)
+        return cls(found.chat_text or found.text, [] if found.standing else ids, editor, list(found.chat_turns),
+                   found.contrast, list(found.claims), ids if found.standing else [], found.max_sentences)
+
+
+# a sentence ends at . ! or ? followed by a space, unless the word is a short abbreviation ("Dr.", "e.g.")
+SENTENCE_END = re.compile(r"(?<![A-Z][a-z])(?<!\b[A-Za-z])(?<!\be\.g)(?<!\bi\.e)[.!?]+[\"')\]]*\s+")
+
+
+def first_sentences(text: str, limit: int) -> str | None:
+    """The text cut after its `limit`-th finished sentence, or None when it has not finished that many."""
+    ends = list(SENTENCE_END.finditer(text))
+    return text[:ends[limit - 1].start()] + text[ends[limit - 1].start():ends[limit - 1].end()].rstrip() \
+        if len(ends) >= limit else None
 
 
 ContextProvider = Callable[[str], "MemoryContext | None"]
@@ -59,8 +75,26 @@ class ChatEngine:
 
     def build(self, question: str, history: Sequence[dict] = ()) -> tuple[list[dict], MemoryContext | None]:
         question = clean_text(question, "message", self.llm.settings.max_message_chars)
-        context = self.context_for(question)
+        question, context = self._read(question, history)
         return self._messages(question, self._recent_turns(history, context), context), context
+
+    def _read(self, question: str, history: Sequence[dict]) -> tuple[str, MemoryContext | None]:
+        """The question and the memory in its scope. A question that refers back ("And who is its
+        CEO?") and finds nothing is read with the reference resolved to what an earlier turn's stored
+        fact was about; the model then gets that reading."""
+        context = self.context_for(question)
+        if (context is not None and context.edit_ids) or not history or not refers_back(question):
+            return question, context
+        earlier = [content_text(m.get("content")) for m in list(history)[-HISTORY_MESSAGES:] if m.get("role") == "user"]
+        for turn in reversed(earlier):
+            found = self.context_for(turn) if turn.strip() else None
+            if found is None or not found.claims:
+                continue
+            for reading in readings(question, found.claims):
+                if (resolved := self.context_for(reading)) is not None and resolved.edit_ids:
+                    return reading, resolved
+            break  # the latest turn about a stored fact is what "it" refers to
+        return question, context
 
     def _messages(self, question: str, turns: list[dict], context: MemoryContext | None,
                   with_memory: bool = True) -> list[dict]:
@@ -86,7 +120,7 @@ class ChatEngine:
         for turn in turns:
             if turn["role"] == "user":
                 earlier = self.context_for(turn["content"]) if turn["content"].strip() else None
-                skip_answer = bool(earlier and set(earlier.edit_ids) & set(context.edit_ids))
+                skip_answer = bool(earlier and set(earlier.edit_ids) & set(context.edit_ids))  # standing ones aside
                 if skip_answer:
                     continue
             elif skip_answer:
@@ -106,15 +140,21 @@ class ChatEngine:
         if chain is not None:  # a question that composes stored facts: answered along them
             yield chain
             return
-        context = self.context_for(question)
+        question, context = self._read(question, history)
         turns = self._recent_turns(history, context)  # read once: each earlier turn costs a memory lookup
         messages = self._messages(question, turns, context)
         if context is not None and context.contrast:
             plain = self._messages(question, turns, context, with_memory=False)
-            yield from self.llm.stream_chat_contrast(messages, plain, self.contrast, max_new_tokens,
-                                                     claims=context.claims)
+            answer = self.llm.stream_chat_contrast(messages, plain, self.contrast, max_new_tokens, claims=context.claims)
         else:
-            yield from self.llm.stream_chat(messages, max_new_tokens)
+            answer = self.llm.stream_chat(messages, max_new_tokens)
+        limit = context.max_sentences if context is not None else None
+        for partial in answer:
+            cut = first_sentences(partial, limit) if limit else None
+            yield partial if cut is None else cut
+            if cut is not None:  # a length preference: stop generating once the answer has enough
+                answer.close()
+                return
 
     def answer(self, question: str, history: Sequence[dict] = (), max_new_tokens: int | None = None) -> str:
         answer = ""

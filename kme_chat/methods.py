@@ -62,6 +62,13 @@ def _memprompt(llm, res):
     return MemPrompt(res.memory, _prompts_dir(llm))
 
 
+@register("preferences")
+def _preferences(llm, res):
+    from editors.preferences import StandingInstructions
+
+    return StandingInstructions(res.memory, _prompts_dir(llm))
+
+
 @register("language_patch")
 def _language_patch(llm, res):
     from editors.language_patch import LanguagePatch

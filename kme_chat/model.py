@@ -201,18 +201,24 @@ class LocalLLM:
 
     def stream_chat(self, messages: Sequence[dict], max_new_tokens: int | None = None) -> Iterator[str]:
         """Yields the answer as it grows, token by token (greedy decoding)."""
-        from transformers import TextIteratorStreamer
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         inputs = self.chat_inputs(messages)
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         errors: list[BaseException] = []
+        stopped = threading.Event()  # the caller closed the stream: stop generating, free the model
+
+        class WhenStopped(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return torch.full((input_ids.shape[0],), stopped.is_set(), dtype=torch.bool)
 
         def run() -> None:
             try:
                 with self.lock, torch.no_grad():
                     self.chat_model.generate(**inputs, streamer=streamer, do_sample=False,
                                              max_new_tokens=max_new_tokens or self.settings.max_new_tokens,
-                                             pad_token_id=self.tokenizer.pad_token_id)
+                                             pad_token_id=self.tokenizer.pad_token_id,
+                                             stopping_criteria=StoppingCriteriaList([WhenStopped()]))
             except BaseException as exc:  # surfaced to the caller below
                 errors.append(exc)
                 streamer.end()
@@ -220,9 +226,12 @@ class LocalLLM:
         thread = threading.Thread(target=run, daemon=True)
         thread.start()
         text = ""
-        for piece in streamer:
-            text += piece
-            yield text
+        try:
+            for piece in streamer:
+                text += piece
+                yield text
+        finally:
+            stopped.set()
         thread.join()
         if errors:
             raise errors[0]

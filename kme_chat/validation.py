@@ -54,6 +54,9 @@ def validate_edit(edit: "Edit") -> "Edit":
     elif edit.kind == "feedback":
         if not edit.question or not edit.note:
             raise UserError("feedback needs the question it is about and the feedback text")
+    elif edit.kind == "preference":
+        if not edit.note:
+            raise UserError("a preference needs the instruction (how to answer)")
     elif edit.kind == "rule":
         if not edit.condition or not edit.note:
             raise UserError("a rule needs a condition ('if ...') and a consequence ('then ...')")

@@ -44,12 +44,16 @@ FACTS = [
     ("should be", "What is the capital of Nigeria?", "should be Abuja", "Abuja", "Nigeria"),
     ("possessive, personal", "What is my cat's name?", "My cat's name is Pixel.", "Pixel", "cat"),
 ]
+# (question, correction, route): how to answer holds for every later question; what a question meant stays with it
 FEEDBACK = [
-    ("Explain gravity.", "Too long. Keep answers under three sentences."),
-    ("How far is Lyon from Paris?", "Please give distances in kilometres."),
-    ("What is a jaguar?", "I meant the car, not the animal."),
-    ("Tell me about Java.", "By Java I mean the island."),
-    ("What is my name?", "My name is Dana"),
+    ("Explain gravity.", "Too long. Keep answers under three sentences.", "preferences"),
+    ("How far is Lyon from Paris?", "Please give distances in kilometres.", "preferences"),
+    ("What is my name?", "My name is Dana", "preferences"),
+    ("Tell me a story.", "I'd like shorter answers from now on.", "preferences"),
+    ("What is a jaguar?", "I meant the car, not the animal.", "memprompt"),
+    ("Tell me about Java.", "By Java I mean the island.", "memprompt"),
+    ("Who won the match?", "I was asking about the rugby, not the football.", "memprompt"),
+    ("How big is Texas?", "That's not what I asked, I wanted the population.", "memprompt"),
 ]
 RULES = [
     ("How much is a coffee?", "If I ask about prices, answer in euros", "I ask about prices", "answer in euros"),
@@ -71,10 +75,11 @@ def test_fact_patterns_store_the_answer_span(pattern, question, correction, new_
     assert edit.target_true == "a wrong answer"
 
 
-@pytest.mark.parametrize("question, correction", FEEDBACK)
-def test_feedback_goes_to_memprompt(question, correction):
+@pytest.mark.parametrize("question, correction, route", FEEDBACK)
+def test_feedback_is_a_preference_or_keyed_to_its_question(question, correction, route):
     routed = route_correction(question, "", correction)
-    assert routed.route == ["memprompt"] and routed.edit.note == correction
+    assert routed.route == [route] and routed.edit.note == correction
+    assert routed.edit.kind == ("preference" if route == "preferences" else "feedback")
 
 
 @pytest.mark.parametrize("question, correction, condition, consequence", RULES)
@@ -155,5 +160,7 @@ def test_conversation_eval_on_the_real_path(assistant, tmp_path):
     assert m["template_leaks"] == 0
     assert m["fixed"] == 1.0 and m["para_fixed"] >= 2 / 3, [(c["after"], c["para"]) for c in result["cases"][:3]]
     assert m["unrelated_unchanged"] == 1.0, [c["other"] for c in result["cases"][:3]]
-    assert len(assistant.log.active()) == 4  # three facts and the feedback; "hmm ok" stored nothing
+    # three facts; the preference was undone after its line (each line is its own exchange); "hmm ok" stored nothing
+    assert len(assistant.log.active()) == 3
+    assert [e.kind for e in assistant.log.all() if e.status == "reverted"] == ["preference"]
     json.dumps(result)  # the result file is plain JSON

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from kme_chat.errors import UserError
-from kme_chat.router import complete_form, route_correction
+from kme_chat.router import fields_of, route_correction, with_fields
 from kme_chat.router_eval import router_accuracy
 
 CASES = Path(__file__).parent / "data" / "router_cases.jsonl"
@@ -32,8 +32,24 @@ def test_fact_feedback_rule_and_junk():
 def test_unreadable_fact_falls_back_to_a_form():
     routed = route_correction("Tell me something", "", "zorblax")
     assert routed.method == "form" and routed.missing
-    done = complete_form(routed, "Zorblax", "{} is a", "planet")
+    done = with_fields(routed, "fact", {"subject": "Zorblax", "relation": "{} is a", "new": "planet"})
     assert done.edit.prompt == "Zorblax is a" and done.edit.target_new == "planet"
+
+
+def test_preview_fields_are_what_is_committed():
+    routed = route_correction("Where was Dana Whitfield born?", "London", "No, Lisbon.", weights="rome")
+    fields = fields_of(routed.edit)
+    assert (fields["subject"], fields["new"]) == ("Dana Whitfield", "Lisbon")
+    edited = with_fields(routed, "fact", {**fields, "new": "Porto", "old": "London"})
+    assert edited.route == ["ike", "rome"] and edited.edit.prompt.startswith("Dana Whitfield was born")
+    assert (edited.edit.target_new, edited.edit.target_true) == ("Porto", "London")
+    turned = with_fields(route_correction("Explain tides.", "", "I meant tides in rivers."), "preference",
+                         {"note": "Answer in one sentence."})
+    assert turned.route == ["preferences"] and turned.edit.note == "Answer in one sentence."
+    with pytest.raises(UserError, match="subject"):
+        with_fields(routed, "fact", {**fields, "subject": ""})
+    with pytest.raises(UserError, match="unknown kind"):
+        with_fields(routed, "<script>", fields)
 
 
 @pytest.mark.parametrize("text, message", [("", "empty"), ("x" * 20_000, "too long"), (b"\xff", "UTF-8")])

@@ -23,7 +23,7 @@ from ..errors import UserError
 from ..router import KIND_OF_ROUTE, route_correction
 
 KINDS = ("fact", "feedback", "rule", "none")
-MEMORY_TEMPLATES = ("chat_with_memory.txt", "memprompt.txt", "language_patch.txt",
+MEMORY_TEMPLATES = ("chat_with_memory.txt", "memprompt.txt", "preference.txt", "language_patch.txt",
                     "ike_demo.txt", "ike_query.txt")
 
 
@@ -143,6 +143,9 @@ def evaluate_conversations(assistant, rows: list[dict], progress: Callable[[str,
             case["fixed"] = contains(case["after"], want)
             case["para"] = [(p, ask(p)) for p in _listed(row.get("para"))]
             case["para_fixed"] = [contains(a, want) for _, a in case["para"]]
+        if stored is not None and stored.kind == "preference":
+            # each line is its own exchange: a standing instruction would reshape every later line's answers
+            assistant.undo(stored.id)
         case["other"] = [(o, ask(o)) for o in _listed(row.get("other"))] if row["kind"] == "fact" else []
         case["unchanged"] = [a == unedited[o] for o, a in case["other"]]
         answers = [case.get("after", "")] + [a for _, a in case.get("para", []) + case["other"]]

@@ -1,8 +1,9 @@
 """The router: a flagged answer plus the user's correction -> an edit, a route, and why.
 
-Four outcomes:
+Five outcomes:
 - a fact ("Wrong! Rembrandt painted it.")               -> (s, r, o -> o*) -> IKE (+ ROME/MEMIT on request)
-- feedback on what the user meant or prefers            -> MemPrompt
+- feedback on what this question meant ("I meant ...") -> MemPrompt, keyed to the question
+- a preference on how to answer ("one sentence, please") -> a standing instruction for every later question
 - a conditional rule ("if I ask about prices, ...")     -> Language Patch
 - nothing to store ("hmm ok", "are you sure?")          -> no edit, and the preview says why
 
@@ -24,17 +25,19 @@ from dataclasses import dataclass, field
 from editors.scope import mentions
 
 from ..edit_log import Edit
+from ..errors import UserError
 from ..language import parse
 from ..validation import clean_text, validate_edit
 from .answer import extract_answer
-from .kind import is_feedback, rule_parts, states_a_fact
+from .kind import clarifies_meaning, is_feedback, rule_parts, states_a_fact
 from .question import QuestionFrame, analyse_question
 from .tokens import content_lemmas
 
-__all__ = ["Routed", "QuestionFrame", "analyse_question", "extract_answer", "route_correction", "complete_form"]
+__all__ = ["Routed", "QuestionFrame", "analyse_question", "extract_answer", "route_correction", "with_fields", "fields_of"]
 
 MAX_CORRECTION_CHARS = 4000
-KIND_OF_ROUTE = {"ike": "fact", "memprompt": "feedback", "language_patch": "rule"}
+# a preference is feedback that holds for every later question: data sets label both "feedback"
+KIND_OF_ROUTE = {"ike": "fact", "memprompt": "feedback", "preferences": "feedback", "language_patch": "rule"}
 
 
 @dataclass
@@ -66,9 +69,13 @@ def route_correction(question: str, answer: str, correction: str, weights: str |
                       "Patch, applied only when its condition holds", "parser")
     frame = analyse_question(question)
     if is_feedback(doc) and not states_a_fact(doc, frame):
-        edit = Edit(kind="feedback", subject="", prompt="", target_new="", question=question, note=correction)
-        return Routed(validate_edit(edit), ["memprompt"], "feedback on what you meant or prefer: MemPrompt, "
-                      "shown again when a similar question comes", "parser")
+        if clarifies_meaning(doc):
+            edit = Edit(kind="feedback", subject="", prompt="", target_new="", question=question, note=correction)
+            return Routed(validate_edit(edit), ["memprompt"], "feedback on what this question meant: MemPrompt, "
+                          "shown again when a similar question comes", "parser")
+        edit = Edit(kind="preference", subject="", prompt="", target_new="", question=question, note=correction)
+        return Routed(validate_edit(edit), ["preferences"], "a preference about how to answer: a standing "
+                      "instruction for all your later questions", "parser")
     found = extract_answer(frame, correction) if frame else extract_answer(
         QuestionFrame("", "", "", set(), content_lemmas(parse(question))), correction)
     if found is None:
@@ -87,8 +94,21 @@ def route_correction(question: str, answer: str, correction: str, weights: str |
     edit = _fact(subject, relation, new_object)
     edit.aliases = aliases
     edit.question = question
-    edit.target_true = _strip(answer)[:200]
+    edit.target_true = old_answer(frame, answer)
     return Routed(validate_edit(edit), route, _fact_reason(weights), "parser")
+
+
+def old_answer(frame: QuestionFrame, answer: str) -> str:
+    """What the flagged reply answered, read like the new answer is ('The capital of Italy is Il
+    Coriobella, a city in ...' -> 'Il Coriobella'); a short reply is kept whole."""
+    answer = _strip(answer)
+    if len(answer.split()) <= 4 or not english_script(answer):
+        return answer[:200]
+    first = re.split(r"(?<=[.!?])\s+", answer, maxsplit=1)[0]
+    if re.search(r"\b(?:not|no|never|sorry|cannot|can't|don't|doesn't|n't)\b", first, re.I):
+        return answer[:200]  # a refusal or a hedge answers nothing: kept as said
+    found = extract_answer(frame, first)
+    return (found[0] if found else _strip(first))[:200]
 
 
 def _stated_subject(doc, new_object: str) -> tuple[str, str] | None:
@@ -140,11 +160,44 @@ def _fact_reason(weights: str | None) -> str:
         f" and written into the weights ({weights.upper()})" if weights else "")
 
 
-def complete_form(routed: Routed, subject: str, relation: str, target: str) -> Routed:
-    """The user's form fields -> a fact edit; raises UserError with what is still wrong."""
-    subject, relation, target = (clean_text(v, n, 300) for v, n in ((subject, "subject"), (relation, "relation"),
-                                                                      (target, "new answer")))
-    prompt = relation.replace("{}", subject, 1) if "{}" in relation else f"{subject} {relation}"
-    edit = routed.edit
-    edit.subject, edit.relation, edit.prompt, edit.target_new = subject, relation, prompt, target
-    return Routed(edit, routed.route, routed.reason, "form")
+ROUTE_OF_KIND = {"fact": "ike", "feedback": "memprompt", "preference": "preferences", "rule": "language_patch"}
+FIELDS = {"fact": ("subject", "relation", "old", "new"), "feedback": ("question", "note"), "preference": ("note",),
+          "rule": ("condition", "note")}
+
+
+def with_fields(routed: Routed, kind: str, fields: dict) -> Routed:
+    """The edit as the user left it in the preview's fields (kind and text): what is committed is
+    what the page shows. A fact keeps its weight route; raises UserError with what is still wrong."""
+    if kind not in FIELDS:
+        raise UserError(f"unknown kind of edit {kind!r}; choose one of {', '.join(FIELDS)}")
+    values = {name: clean_text(fields.get(name, ""), FIELD_NAMES[name], 1000, allow_empty=True) for name in FIELDS[kind]}
+    base = routed.edit
+    question = base.question if base else ""
+    if kind == "fact":
+        subject, relation = values["subject"], values["relation"]
+        if not subject or not relation or not values["new"]:
+            raise UserError("a fact needs a subject, a relation and the new answer")
+        prompt = relation.replace("{}", subject, 1) if "{}" in relation else f"{subject} {relation}"
+        relation = relation if "{}" in relation else f"{{}} {relation}"
+        edit = Edit(subject=subject, relation=relation, prompt=prompt, target_new=values["new"],
+                    target_true=values["old"], question=question,
+                    aliases=list(base.aliases) if base and base.kind == "fact" and base.subject == subject else [])
+        route = ["ike"] + [r for r in routed.route if r in ("rome", "memit")]
+    else:
+        edit = Edit(kind=kind, subject="", prompt="", target_new="", note=values["note"],
+                    question=values.get("question", question), condition=values.get("condition", ""))
+        route = [ROUTE_OF_KIND[kind]]
+    reason = routed.reason if kind == (base.kind if base else None) else f"set by you as a {kind}"
+    return Routed(validate_edit(edit), route, reason, "form" if routed.method == "form" else routed.method)
+
+
+FIELD_NAMES = {"subject": "subject", "relation": "relation", "old": "old answer", "new": "new answer",
+               "question": "question", "note": "instruction", "condition": "condition"}
+
+
+def fields_of(edit: Edit | None) -> dict:
+    """The preview's fields for an edit (the inverse of with_fields)."""
+    if edit is None:
+        return {}
+    return {"subject": edit.subject, "relation": edit.relation, "old": edit.target_true, "new": edit.target_new,
+            "question": edit.question, "note": edit.note, "condition": edit.condition}

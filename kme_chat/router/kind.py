@@ -60,6 +60,26 @@ def is_feedback(doc) -> bool:
     return False
 
 
+# what a user meant or asked, said after the fact: "I meant the planet", "I was asking about the rugby",
+# "I wanted the population": these clarify one question; "I want short answers" is a preference
+MEANING_VERBS = {"mean", "ask", "talk", "refer"}
+
+
+def clarifies_meaning(doc) -> bool:
+    """Feedback about what this question meant (kept with the question), not about how to answer."""
+    for t in doc:
+        lemma = t.lemma_.lower()
+        said_by_user = any(c.dep_ == "nsubj" and c.lower_ in ("i", "we") for c in t.children) or \
+            any(c.dep_ == "nsubj" and c.lower_ in ("i", "we") for c in t.head.children if t.dep_ == "xcomp")
+        if not said_by_user or t.pos_ not in ("VERB", "AUX"):
+            continue
+        if lemma in MEANING_VERBS and (lemma == "mean" or t.tag_ in ("VBD", "VBG", "VBN")):
+            return True  # "I meant", "By 'the city' I mean Boston", "I was asking about", "what I asked"
+        if lemma in PREFERENCE_VERBS and t.tag_ == "VBD":
+            return True  # "I wanted the population, not the area"
+    return False
+
+
 def states_a_fact(doc, frame: QuestionFrame | None) -> bool:
     """A sentence that names the question's subject and carries an answer, with no "I meant/prefer":
     "Blue Hour first aired on ABC. Don't mix that up again!" is a fact."""

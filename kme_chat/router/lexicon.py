@@ -13,7 +13,8 @@ VERDICTS = {"wrong", "incorrect", "false", "right", "correct", "true", "inaccura
 META_NOUNS = {"answer", "correction", "fact", "one", "thing", "response", "reply", "mistake", "error", "question"}
 META_VERBS = {"remember", "note", "update", "fix", "correct", "save", "store", "change", "check", "see", "look",
               "trust", "believe", "think", "know", "guess", "suppose", "mean"}
-PREFERENCE_VERBS = {"mean", "want", "prefer", "like", "need", "ask", "wish", "expect", "care", "hate", "love"}
+PREFERENCE_VERBS = {"mean", "want", "prefer", "like", "need", "ask", "wish", "expect", "care", "hate", "love", "talk",
+                    "refer"}
 STYLE_WORDS = {"long", "short", "verbose", "wordy", "brief", "detailed", "formal", "informal", "casual",
                "technical", "simple", "complicated", "complex", "vague", "concise", "rude", "polite", "lengthy",
                "specific", "general", "boring", "dry"}

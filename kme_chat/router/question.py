@@ -155,6 +155,9 @@ def _cloze(sent, wh, subject_tokens, correction_prep: str) -> str | None:
         return " ".join(x for x in (words(subj), be, verb, words(after), prep) if x)
     if wh.dep_ in ("nsubj", "nsubjpass") or (noun is not None and noun.dep_ in ("nsubj", "nsubjpass")):
         objects = [t for t in root.children if t.dep_ == "dobj"]
+        if not objects and wh.dep_ == "nsubj" and root.pos_ == "VERB":
+            # "Who runs Brightwater Analytics?": the tagger makes the object a second subject after the verb
+            objects = [t for t in root.children if t.dep_ == "nsubj" and t.i > root.i]
         if objects and wh.dep_ == "nsubj" or (noun is not None and noun.dep_ == "nsubj" and objects):
             # Who painted the Mona Lisa? -> The Mona Lisa was painted by
             obj = objects[0]
@@ -235,7 +238,17 @@ def _do_question(sent, wh, correction_prep: str) -> tuple[list, str] | None:
     return subject, lead
 
 
+# "Remind me, who is my dentist?", "Quick question: where ...": a lead-in before the wh-word is no part of it
+LEAD_IN = re.compile(r"^([^?]{1,40}?)\s*[,:;\u2014\u2013-]\s+((?:who|whom|whose|what|where|when|which|how)\b[^,]*\?)\s*$", re.I)
+
+TAIL_OFF = re.compile(r",\s*(?:again|then|please|exactly|now|anyway)\s*\?\s*$", re.I)
+
+
 def analyse_question(question: str, correction_prep: str = "") -> QuestionFrame | None:
+    if (lead := LEAD_IN.match(question.strip())) and not re.search(r"\b(?:who|what|where|when|which|how)\b", lead[1], re.I) \
+            and not re.search(r"\d|\s[A-Z]", lead[1]):  # "In 1990, who ..." keeps its qualifier
+        question = lead[2][0].upper() + lead[2][1:]
+    question = TAIL_OFF.sub("?", question)  # "Which city does she live in, again?"
     doc = parse(question)
     sents = [s for s in doc.sents if s.text.strip().endswith("?")] or list(doc.sents)
     sent = sents[-1]

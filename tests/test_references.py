@@ -1,0 +1,31 @@
+"""A follow-up that refers back ("its CEO", "she", "that band") reaches the fact the conversation was about."""
+from editors.base import Claim
+from kme_chat.references import named_as, readings, refers_back, substitute
+from kme_chat.router import route_correction
+
+
+def test_pronouns_and_demonstratives_are_read_as_the_earlier_fact():
+    ceo = Claim("The CEO of Brightwater Analytics is", "Soren Blackwood", subject="Brightwater Analytics")
+    cat = Claim("My cat's name is", "Marzipan", subject="cat")
+    assert named_as(cat) == "my cat" and named_as(ceo) == "Brightwater Analytics"
+    assert readings("And who is its CEO again?", [ceo]) == ["And who is Brightwater Analytics' CEO again?"]
+    assert readings("Where was she born?", [ceo])[0] == "Where was Soren Blackwood born?"  # a person: the object
+    assert substitute("So who keeps the beat in that band?", "the Velvet Kestrels") == \
+        "So who keeps the beat in the Velvet Kestrels?"
+    assert substitute("How do you spell its name?", "my cat") == "How do you spell my cat's name?"
+    assert not refers_back("What is the capital of France?") and substitute("Who wrote Hamlet?", "x") is None
+
+
+def test_a_follow_up_in_the_conversation_gets_the_corrected_answer(assistant):
+    question = "Who is the CEO of Brightwater Analytics?"
+    routed = route_correction(question, "Ethan Black", "No, the CEO of Brightwater Analytics is Soren Blackwood.")
+    assistant.add_edit(routed.edit)
+    history = [{"role": "user", "content": question},
+               {"role": "assistant", "content": "The CEO of Brightwater Analytics is Soren Blackwood."}]
+    follow_up = "And who is its CEO again?"
+    assert assistant.engine.context_for(follow_up) is None  # alone, "its" names nothing
+    messages, context = assistant.engine.build(follow_up, history)
+    assert context is not None and routed.edit.id in context.edit_ids
+    assert "Soren Blackwood" in assistant.answer(follow_up, history)
+    # with no earlier turn about a stored fact, the question is asked as it is
+    assert assistant.engine.build(follow_up, [])[1] is None
