@@ -18,8 +18,16 @@ DETERMINERS = {"my", "our", "your", "the"}
 
 
 def refers_back(question: str) -> bool:
-    return any(t.lower_ in PEOPLE | THINGS | POSSESSIVES or (t.lower_ in DEMONSTRATIVES and t.dep_ == "det")
-               for t in parse(question))
+    return any(t.lower_ in PEOPLE | THINGS | POSSESSIVES | DEMONSTRATIVES or _there(t) for t in parse(question))
+
+
+def _there(token) -> bool:
+    """'travel there' (a place), not 'is there a ...'."""
+    return token.lower_ == "there" and token.dep_ == "advmod"
+
+
+def _owned(phrase: str) -> str:
+    return phrase + ("'" if phrase.endswith("s") else "'s")
 
 
 def about_people(question: str) -> bool:
@@ -40,20 +48,28 @@ def is_person(text: str) -> bool:
     return any(ent.label_ == "PERSON" for ent in parse(text).ents)
 
 
-def substitute(question: str, phrase: str) -> str | None:
-    """The question with its pronouns (and 'that band') replaced by `phrase`; None when it has none."""
+def substitute(question: str, phrase: str, relation_words: frozenset = frozenset()) -> str | None:
+    """The question with its pronouns replaced by `phrase`; None when it has none. "that band" is
+    `phrase` too, but "that number", where "number" is a word of the fact's own relation ("My
+    landlord's phone number is"), is `phrase`'s number."""
     doc = parse(question)
     out, skip, changed = [], set(), False
     for t in doc:
         if t.i in skip:
             continue
         if t.lower_ in POSSESSIVES and t.tag_ == "PRP$":
-            text = phrase + ("'" if phrase.endswith("s") else "'s")
+            text = _owned(phrase)
         elif t.lower_ in PEOPLE | THINGS and t.pos_ == "PRON":
             text = phrase
         elif t.lower_ in DEMONSTRATIVES and t.dep_ == "det" and t.head.i == t.i + 1 and t.head.pos_ == "NOUN":
-            text, t = phrase, t.head  # "that band" -> the band's name
+            noun = t.head
+            text = f"{_owned(phrase)} {noun.text}" if noun.lemma_.lower() in relation_words else phrase
+            t = noun
             skip.add(t.i)
+        elif t.lower_ in DEMONSTRATIVES and t.pos_ == "PRON":
+            text = phrase  # "what year was that again?"
+        elif _there(t):
+            text = f"in {phrase}"
         else:
             out.append(t.text_with_ws)
             continue
@@ -71,7 +87,8 @@ def readings(question: str, claims) -> list[str]:
         names = [named_as(claim)]
         if people and is_person(claim.object):
             names.insert(0, claim.object)
+        words = frozenset(t.lemma_.lower() for t in parse(claim.prefix) if t.pos_ in ("NOUN", "PROPN"))
         for name in names:
-            if name and (read := substitute(question, name)) and read not in found:
+            if name and (read := substitute(question, name, words)) and read not in found:
                 found.append(read)
     return found

@@ -14,6 +14,11 @@ def test_pronouns_and_demonstratives_are_read_as_the_earlier_fact():
         "So who keeps the beat in the Velvet Kestrels?"
     assert substitute("How do you spell its name?", "my cat") == "How do you spell my cat's name?"
     assert not refers_back("What is the capital of France?") and substitute("Who wrote Hamlet?", "x") is None
+    phone = Claim("My landlord's phone number is", "555-0142", subject="landlord")
+    assert readings("Can you repeat that number for me?", [phone]) == ["Can you repeat my landlord's number for me?"]
+    assert readings("What year was that again?", [cat]) == ["What year was my cat again?"]
+    assert readings("So if I travel there, what should I pack?", [ceo])[0].startswith("So if I travel in Bright")
+    assert readings("Is there a museum?", [ceo]) == []  # an existential "there" refers to nothing
 
 
 def test_a_follow_up_in_the_conversation_gets_the_corrected_answer(assistant):
