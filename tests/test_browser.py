@@ -129,19 +129,18 @@ def test_flag_correct_commit_ask_again_then_undo(server, browser, artifacts):
     flag_and_correct(page, "No, the largest planet is Jupiter", "Jupiter")
     assert "ike" in page.locator("#preview-md").inner_text()
     assert field(page, "f-new").input_value() == "Jupiter"
+    page.get_by_role("tab", name="Locality probes").click()
     page.locator("#commit").click()
     page.wait_for_function("document.querySelector('#status').innerText.includes('Saved edit')", timeout=120000)
     edit_id = page.locator("#status code").first.inner_text().strip()
     # acknowledged before the locality probes finish: they run after the commit, then fill the panel
     assert "probes running" in page.locator("#drift").inner_text(), page.locator("#drift").inner_text()
-
-    history = page.locator("#history").inner_text()
-    assert edit_id in history and "active" in history
-    page.get_by_role("tab", name="Locality probes").click()
     page.wait_for_function("document.querySelector('#drift').innerText.includes('Drift')", timeout=120000)
     probes = page.locator("#probes").inner_text()
     assert "Vinson Massif" in probes or "capital of France" in probes
     page.get_by_role("tab", name="Edit history").click()
+    page.wait_for_function(f"document.querySelector('#history').innerText.includes({edit_id!r})", timeout=30000)
+    assert "active" in page.locator("#history").inner_text()
 
     ask(page, QUESTION, 4)
     after = bot_messages(page)[-1]
@@ -159,8 +158,9 @@ def test_flag_correct_commit_ask_again_then_undo(server, browser, artifacts):
 
 def undo_by_row(page, edit_id: str) -> None:
     """The ↩️ undo cell of the edit's row, then the one-line confirmation."""
-    row = page.locator("#history tr", has_text=edit_id)
-    row.get_by_text("undo").click()
+    # the undo cell on the edit's row (the grid's rows; Gradio keeps a hidden <table> copy for sizing)
+    row = page.locator('#history [role="row"]', has_text=edit_id).filter(visible=True).first
+    row.locator('[role="gridcell"]', has_text="undo").first.click()
     page.wait_for_selector("#undo-confirm", state="visible", timeout=30000)
     assert "Undo" in page.locator("#undo-confirm").inner_text()
     page.locator("#undo-yes").click()
