@@ -204,8 +204,8 @@ def build(assistant: Assistant) -> gr.Blocks:
                 routed = route_correction(info["question"], info["answer"], text,
                                           weights=None if weight_choice == "memory only" else weight_choice)
             except UserError as exc:
-                return [None, f"⚠️ {_esc(exc)}", *field_updates(None)] + [gr.update()] * 5 + \
-                    [gr.update(visible=False), gr.update(interactive=False)]
+                return [None, f"⚠️ {_esc(exc)}", *field_updates(None), *[gr.update()] * 4,  # the four fact fields
+                        gr.update(visible=False), gr.update(interactive=False)]
             e = routed.edit
             conflicts = assistant.conflicts(e) if e is not None and e.kind == "fact" else []
             fields = fields_of(e)

@@ -83,9 +83,10 @@ PREVIEW_FIELDS = "[...document.querySelectorAll('#correction-box textarea, #corr
 
 
 def wait_for_preview(page, expect: str) -> None:
-    """Until one of the preview's editable fields holds `expect`."""
-    page.wait_for_function(f"{PREVIEW_FIELDS}.some(e => e.value.includes({expect!r}) && e.closest('#correction') === null)",
-                           timeout=30000)
+    """Until this preview is in: a field holds `expect` and Commit is enabled (an earlier preview's
+    fields may hold it too, but Commit stays disabled from an edit of the correction to its preview)."""
+    page.wait_for_function(f"{PREVIEW_FIELDS}.some(e => e.value.includes({expect!r}) && e.closest('#correction') === null)"
+                           " && !document.querySelector('#commit').disabled", timeout=30000)
 
 
 def field(page, elem_id: str):
@@ -285,6 +286,8 @@ def test_bad_corrections_get_clear_messages(server, browser):
     page.wait_for_function("document.querySelector('#preview-md').innerText.includes('too long')", timeout=30000)
     # the flagged message disappears (chat cleared), then commit
     page.locator("#correction textarea").fill("No, it was Marlowe")
+    page.wait_for_function("document.querySelector('#preview-md').innerText.includes('preview it again')",
+                           timeout=30000)  # the earlier preview (its fields also hold Marlowe) is void
     page.locator("#preview").click()
     wait_for_preview(page, "Marlowe")
     page.locator('#chat button[aria-label="Clear"]').click()
