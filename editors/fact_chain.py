@@ -129,7 +129,9 @@ class FactChain(FactMemory):
                 fact = self._best(cue_text, following)  # a hop the question leaves unsaid, on the way
             else:
                 fact = None
-        if not self.reached(cue_text, first, relations) and len(hops) < self.max_hops:
+        # a quantity ("84,000 people") is no entity: nothing is a relation *of* it, so the chain ends there
+        is_quantity = re.match(r"^\W*\d", hops[-1].answer) is not None
+        if not self.reached(cue_text, first, relations) and len(hops) < self.max_hops and not is_quantity:
             cloze = first[1].replace("{}", hops[-1].answer)
             said = self.complete(cloze, 12, ("\n", ".", ","))
             hops.append(Hop(cloze, said.strip(), source="model"))
