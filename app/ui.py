@@ -14,10 +14,11 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 import gradio as gr
 
+from kme_chat.accounts import Accounts, User
 from kme_chat.assistant import Assistant
 from kme_chat.chat import content_text
-from kme_chat.config import Settings
 from kme_chat.errors import UserError
+from kme_chat.memory import seen_by
 from kme_chat.methods import BUILDERS
 from kme_chat.probes import Panel, answer_probes, default_probes
 from kme_chat.router import fields_of, route_correction, with_fields
@@ -47,9 +48,9 @@ def _plain(history) -> list[dict]:
     return [{"role": m["role"], "content": _said(m["content"])} for m in history]
 
 
-def history_rows(assistant: Assistant) -> list[list[str]]:
+def history_rows(assistant: Assistant, by: User | None = None) -> list[list[str]]:
     rows = []
-    for e in reversed(assistant.log.all()):
+    for e in reversed(assistant.edits(by)):
         when = time.strftime("%m-%d %H:%M", time.localtime(e.created))
         undo = UNDO_CELL if e.status == "active" else ""
         rows.append([when, e.user, "+".join(e.routes), e.status, e.summary, undo, e.id])
@@ -85,19 +86,26 @@ class Panels:
         self._panels: OrderedDict[str, Panel] = OrderedDict()
         self._lock = threading.Lock()
 
-    def of(self, request: gr.Request | None) -> Panel:
+    def of(self, request: gr.Request | None, by: User | None = None) -> Panel:
         key = getattr(request, "session_hash", None) or "local"
         with self._lock:
             if key not in self._panels:
-                self._panels[key] = Panel(default_probes())
+                self._panels[key] = Panel(default_probes(), viewer=by.name if by else None)
                 while len(self._panels) > MAX_PANELS:
                     self._panels.popitem(last=False)
             self._panels.move_to_end(key)
             return self._panels[key]
 
 
-def build(assistant: Assistant) -> gr.Blocks:
+def build(assistant: Assistant, accounts: Accounts | None = None) -> gr.Blocks:
     panels = Panels()
+
+    def signed_in(request: gr.Request | None) -> User | None:
+        """The signed-in user; None on the local one-person app (no accounts: all memory is theirs)."""
+        name = getattr(request, "username", None)
+        if accounts is None or not name:
+            return None
+        return accounts.get(name) or User(name)
 
     with gr.Blocks(title="kme-chat") as demo:
         gr.Markdown("## kme-chat — a chat whose knowledge you can correct\n"
@@ -135,7 +143,8 @@ def build(assistant: Assistant) -> gr.Blocks:
                 job_md = gr.Markdown(elem_id="job")
             with gr.Column(scale=2):
                 with gr.Tab("Edit history"):
-                    history_table = gr.Dataframe(headers=HISTORY_COLUMNS, value=history_rows(assistant),
+                    # filled on load, for the signed-in user: never every user's edits
+                    history_table = gr.Dataframe(headers=HISTORY_COLUMNS, value=[],
                                                  interactive=False, elem_id="history", wrap=True,
                                                  column_widths=HISTORY_WIDTHS)
                     with gr.Row(visible=False, elem_id="undo-confirm") as undo_row:
@@ -158,10 +167,10 @@ def build(assistant: Assistant) -> gr.Blocks:
                     hop_md = gr.Markdown(elem_id="hop-chain")
 
         # ---- chat ------------------------------------------------------------------------
-        def respond(text, history):
+        def respond(text, history, request: gr.Request):
             history = list(history or [])
             try:
-                stream = assistant.stream(text, _plain(history))
+                stream = assistant.stream(text, _plain(history), signed_in(request))
                 first = next(stream, "")
             except UserError as exc:
                 gr.Warning(str(exc))
@@ -231,7 +240,8 @@ def build(assistant: Assistant) -> gr.Blocks:
 
         def on_commit(previewed, text, weight_choice, info, history, kind, subject, relation, old, new, when, note,
                       conflict, request: gr.Request):
-            panel = panels.of(request)
+            by = signed_in(request)
+            panel = panels.of(request, by)
             try:
                 still_there(info, history)
                 routed = (previewed or {}).get("routed")
@@ -246,22 +256,26 @@ def build(assistant: Assistant) -> gr.Blocks:
                 routed = with_fields(routed, kind, fields)  # exactly what the page shows
                 edit = routed.edit
                 edit.routes = routed.route
-                edit.user = (request.username if request and request.username else assistant.settings.user)
+                edit.user = by.name if by else assistant.settings.user
                 edit.source_turn = f"{info['index']}"
+                weights_too = any(r in WEIGHT_METHODS for r in edit.routes)
+                if weights_too and by is not None and not by.admin:
+                    raise UserError("only an admin may write into the model's weights (they change every user's "
+                                    "answers): choose 'memory only'")
                 if conflict == "replace":
                     for old_edit in assistant.conflicts(edit) if edit.kind == "fact" else []:
-                        assistant.undo(old_edit.id)
-                if any(r in WEIGHT_METHODS for r in edit.routes):
-                    panel.start_weight_edit(assistant, edit)
+                        assistant.undo(old_edit.id, by)
+                if weights_too:
+                    panel.start_weight_edit(assistant, edit, by)
                     return (f"⏳ Writing into the weights ({', '.join(edit.routes)}): this takes a while; keep "
                             "chatting, the steps show below.", gr.update(), panel.drift_text(), None,
                             gr.update(visible=False), gr.update(interactive=False))
-                edit = assistant.add_edit(edit)  # saved: acknowledged now, probed after
+                edit = assistant.add_edit(edit, by=by)  # saved: acknowledged now, probed after
             except UserError as exc:
                 return f"⚠️ {_esc(exc)}", gr.update(), gr.update(), gr.update(), gr.update(), gr.update()
             panel.probe_memory_edit(assistant, edit.id)
             msg = f"✅ Saved edit `{edit.id}`: {_esc(edit.summary)} via {', '.join(edit.routes)}. Ask again to see it."
-            return msg, history_rows(assistant), panel.drift_text(), None, gr.update(visible=False), \
+            return msg, history_rows(assistant, by), panel.drift_text(), None, gr.update(visible=False), \
                 gr.update(interactive=False)
 
         commit_btn.click(on_commit, [pending, correction, weights, flagged, chatbot, f_kind, f_subject, f_relation,
@@ -278,14 +292,15 @@ def build(assistant: Assistant) -> gr.Blocks:
 
         history_table.select(on_history_select, None, [undo_target, undo_row, undo_md])
 
-        def on_undo(edit_id):
+        def on_undo(edit_id, request: gr.Request):
+            by = signed_in(request)
             try:
                 if not edit_id:
                     raise UserError("choose an edit to undo: click ↩️ undo on its row")
-                edit = assistant.undo(edit_id)
+                edit = assistant.undo(edit_id, by)
             except UserError as exc:
                 return f"⚠️ {_esc(exc)}", gr.update(), None, gr.update(visible=False)
-            return f"↩️ Reverted `{edit.id}`: {_esc(edit.summary)}", history_rows(assistant), None, \
+            return f"↩️ Reverted `{edit.id}`: {_esc(edit.summary)}", history_rows(assistant, by), None, \
                 gr.update(visible=False)
 
         undo_yes.click(on_undo, [undo_target], [status, history_table, undo_target, undo_row])
@@ -294,8 +309,9 @@ def build(assistant: Assistant) -> gr.Blocks:
         def refresh(shown, request: gr.Request):
             """What changed since the page last looked: the edit log (any browser's edits), this session's
             probes and its weight edit in progress."""
-            panel = panels.of(request)
-            rows = history_rows(assistant)
+            by = signed_in(request)
+            panel = panels.of(request, by)
+            rows = history_rows(assistant, by)
             job = panel.job
             if job is None:
                 job_text = ""
@@ -313,23 +329,25 @@ def build(assistant: Assistant) -> gr.Blocks:
         gr.Timer(PANEL_REFRESH_S).tick(refresh, [shown_history], panel_outputs, show_progress="hidden")
 
         def on_probes(text, request: gr.Request, progress=gr.Progress()):
-            panel = panels.of(request)
+            by = signed_in(request)
+            panel = panels.of(request, by)
             prompts = [line.strip() for line in (text or "").splitlines() if line.strip()][:50]
             if not prompts:
                 return gr.update(), "⚠️ Add at least one probe prompt."
             probes = panel.probes
             if prompts != probes.prompts:
                 probes.prompts, probes.before, probes.after = prompts, [], []
-            probes.before, probes.after = probes.after, answer_probes(assistant, prompts, progress)
+            with seen_by(panel.viewer):
+                probes.before, probes.after = probes.after, answer_probes(assistant, prompts, progress)
             panel.probed_edit = ""
             return probes.rows(), panel.drift_text()
 
         probe_btn.click(on_probes, [probe_text], [probes_table, drift_md])
 
-        def on_multihop(question, method, progress=gr.Progress()):
+        def on_multihop(question, method, request: gr.Request, progress=gr.Progress()):
             progress(0, desc="answering hop by hop")
             try:
-                return chain_markdown(assistant.multihop(question, method))
+                return chain_markdown(assistant.multihop(question, method, signed_in(request)))
             except UserError as exc:
                 return f"⚠️ {_esc(exc)}"
 
@@ -351,11 +369,3 @@ def chain_markdown(result) -> str:
         fact = f"{cell(hop.fact)} (`{hop.edit_id}`)" if hop.edit_id else "— (the model's own answer)"
         lines.append(f"| {i} | {cell(hop.question)} | {cell(hop.generated)} | {fact} | {cell(hop.answer)} |")
     return "\n".join(lines)
-
-
-def serve(settings: Settings) -> None:
-    assistant = Assistant.open(settings)
-    demo = build(assistant)
-    demo.queue(default_concurrency_limit=4)
-    print(f"kme-chat serving on http://{settings.host}:{settings.port}", flush=True)
-    demo.launch(server_name=settings.host, server_port=settings.port, show_error=True, footer_links=[])

@@ -23,6 +23,7 @@ class EditRequest:
     question: str = ""          # the chat question the edit came from, if any
     note: str = ""              # free text: MemPrompt feedback, or a Language Patch consequence
     condition: str = ""         # Language Patch: when the patch applies
+    owner: str = ""             # whose memory holds it (SHARED: everyone's); weight edits have no owner
 
     @property
     def fact(self) -> str:
@@ -32,6 +33,9 @@ class EditRequest:
     @property
     def relation_template(self) -> str:
         return self.relation or self.prompt.replace(self.subject, "{}", 1)
+
+
+SHARED = "*"  # the owner of a memory entry every user sees
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
-from .base import Context, EditRequest, Hit, MemoryStore
+from .base import SHARED, Context, EditRequest, Hit, MemoryStore
 
 
 class RetrievalEditor:
@@ -39,12 +39,17 @@ class RetrievalEditor:
         raise NotImplementedError
 
     # -- the shared interface ------------------------------------------------------------------
+    def stored(self, edit: EditRequest) -> tuple[str, dict]:
+        """What the store keeps for an edit: the subclass's entry, its edit id and its owner (queries
+        are filtered by owner in the store, so one user's memory never reaches another's chat)."""
+        text, metadata = self.entry(edit)
+        return text, {**metadata, "edit_id": edit.id, "owner": edit.owner or SHARED}
+
     def apply(self, edits: Sequence[EditRequest]) -> None:
         if not edits:
             return
-        texts, metadatas = zip(*(self.entry(e) for e in edits))
-        metadatas = [{**m, "edit_id": e.id} for m, e in zip(metadatas, edits)]
-        self.store.add(self.collection, [e.id for e in edits], list(texts), metadatas)
+        texts, metadatas = zip(*(self.stored(e) for e in edits))
+        self.store.add(self.collection, [e.id for e in edits], list(texts), list(metadatas))
 
     def revert(self, edits: Sequence[EditRequest]) -> None:
         for edit in edits:

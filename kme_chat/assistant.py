@@ -15,7 +15,9 @@ from typing import Callable, Iterator, Sequence
 from .chat import ChatEngine, MemoryContext
 from .config import Settings
 from .edit_log import Edit, EditLog
-from .errors import UserError
+from .accounts import User
+from .errors import Forbidden, NotFound, UserError
+from .memory import seen_by
 from .methods import Resources, build_editor
 from .model import LocalLLM
 from .validation import clean_text, validate_edit
@@ -44,6 +46,11 @@ def fact_prompt(subject: str, relation: str) -> str:
     return relation.replace("{}", subject, 1) if "{}" in relation else f"{subject} {relation}".strip()
 
 
+def _outdated(wanted: dict, stored: dict) -> bool:
+    """A stored entry written by an older version (a key missing) or for another owner (shared since)."""
+    return bool(set(wanted) - set(stored)) or wanted.get("owner") != stored.get("owner")
+
+
 class Assistant:
     def __init__(self, settings: Settings, llm: LocalLLM):
         self.settings = settings
@@ -67,11 +74,17 @@ class Assistant:
         return self.editors[name]
 
     # ---- edits -------------------------------------------------------------------------------
-    def add_edit(self, edit: Edit, on_stage: Callable[[str], None] | None = None) -> Edit:
+    def add_edit(self, edit: Edit, on_stage: Callable[[str], None] | None = None, by: User | None = None) -> Edit:
         """Applies and saves one edit. `on_stage` is told each step as it starts (a weight edit takes
-        seconds: the page shows where it is)."""
+        seconds: the page shows where it is). `by`: the signed-in user, who owns it; weight edits
+        change the model for everyone, so only an admin may make them."""
         edit = validate_edit(edit)
         edit.routes = list(edit.routes or DEFAULT_ROUTES[edit.kind])
+        if by is not None:
+            edit.user = by.name
+            if not by.admin and (edit.shared or any(r in WEIGHT_EDITORS for r in edit.routes)):
+                raise Forbidden("only an admin may write into the model's weights or share an edit: they change "
+                                "every user's answers. Store it in your memory instead.")
         editors = [self.editor(name) for name in edit.routes]  # unknown route: refused before anything
         on_stage = on_stage or (lambda stage: None)
         with self._edit_lock:
@@ -97,20 +110,54 @@ class Assistant:
                 raise
         return edit
 
-    def undo(self, edit_id: str) -> Edit:
+    def undo(self, edit_id: str, by: User | None = None) -> Edit:
         with self._edit_lock:
-            edit = self.log.get(edit_id)
+            edit = self.visible_edit(edit_id, by)
+            if by is not None and not by.admin and (edit.user != by.name or edit.shared or
+                                                    any(r in WEIGHT_EDITORS for r in edit.routes)):
+                raise Forbidden("only an admin may undo a shared edit or a weight edit")
             if edit.status != "active":
                 raise UserError(f"edit {edit_id} is already {edit.status}")
             for name in edit.routes:
                 self.editor(name).revert([edit.request()])
             return self.log.set_status(edit_id, "reverted")
 
+    def visible_edit(self, edit_id: str, by: User | None = None) -> Edit:
+        """An edit `by` may see: their own, shared ones and weight edits (admins: every one)."""
+        try:
+            edit = self.log.get(edit_id)
+        except UserError:
+            edit = None
+        if edit is None or not self._sees(edit, by):
+            raise NotFound(f"no edit with id {edit_id!r}")
+        return edit
+
+    @staticmethod
+    def _sees(edit: Edit, by: User | None) -> bool:
+        return by is None or by.admin or edit.user == by.name or edit.shared or \
+            any(r in WEIGHT_EDITORS for r in edit.routes)
+
+    def edits(self, by: User | None = None) -> list[Edit]:
+        """The history `by` sees: their edits, and the shared and weight edits that change their answers."""
+        return [e for e in self.log.all() if self._sees(e, by)]
+
+    def share(self, edit_id: str, shared: bool, by: User | None = None) -> Edit:
+        """An admin puts a memory edit into every user's memory (or takes it back)."""
+        if by is not None and not by.admin:
+            raise Forbidden("only an admin may share an edit")
+        edit = self.visible_edit(edit_id, by)
+        with self._edit_lock:
+            edit = self.log.set_shared(edit.id, shared)
+            for name in edit.routes:
+                if name in MEMORY_EDITORS:
+                    self.editor(name).apply([edit.request()])  # rewritten with its new owner
+        return edit
+
     def conflicts(self, edit: Edit) -> list[Edit]:
-        """Active edits about the same subject and relation."""
+        """The same owner's active edits about the same subject and relation."""
         key = (edit.subject.lower(), (edit.relation or edit.prompt).lower())
-        return [e for e in self.log.active()
-                if e.kind == "fact" and (e.subject.lower(), (e.relation or e.prompt).lower()) == key]
+        return [e for e in self.log.active() if e.kind == "fact" and e.user == edit.user
+                and (e.subject.lower(), (e.relation or e.prompt).lower()) == key]
 
     def reconcile(self) -> dict:
         """Brings every editor in line with the log (the source of truth): memory entries are
@@ -128,7 +175,7 @@ class Assistant:
             missing = [wanted[i].request() for i in wanted.keys() - stored.keys()]
             # entries written by an older version lack metadata the editor reads now: write them again
             outdated = [wanted[i].request() for i in wanted.keys() & stored.keys()
-                        if set(editor.entry(wanted[i].request())[1]) - set(stored[i])]
+                        if _outdated(editor.stored(wanted[i].request())[1], stored[i])]
             stale = [i for i in stored.keys() - wanted.keys()]
             if missing or outdated:
                 editor.apply(missing + outdated)
@@ -161,15 +208,28 @@ class Assistant:
             return None
         return f"{read.answer} — " + " ".join(hop.fact for hop in read.hops)
 
-    def multihop(self, question: str, method: str = MULTIHOP_READERS[0]):
-        """A multi-hop question answered over the stored facts, with the chain that led there."""
+    def multihop(self, question: str, method: str = MULTIHOP_READERS[0], by: User | None = None):
+        """A multi-hop question answered over the stored facts `by` can see, with the chain that led there."""
         if method not in MULTIHOP_READERS:
             raise UserError(f"unknown multi-hop method {method!r}; choose one of {', '.join(MULTIHOP_READERS)}")
         question = clean_text(question, "question", self.settings.max_message_chars)
-        return self.editor(method).answer_multihop(question)
+        with seen_by(by.name if by else None):
+            return self.editor(method).answer_multihop(question)
 
-    def stream(self, question: str, history: Sequence[dict] = ()) -> Iterator[str]:
-        return self.engine.stream(question, history)
+    def stream(self, question: str, history: Sequence[dict] = (), by: User | None = None,
+               max_new_tokens: int | None = None) -> Iterator[str]:
+        """The answer as it grows, with `by`'s memory (None: the one person's whole memory). Memory
+        is read before the first piece, so the user's view is set around that step alone."""
+        stream = self.engine.stream(question, history, max_new_tokens)
+        with seen_by(by.name if by else None):
+            first = next(stream, None)
+        if first is not None:
+            yield first
+            yield from stream
 
-    def answer(self, question: str, history: Sequence[dict] = ()) -> str:
-        return self.engine.answer(question, history)
+    def answer(self, question: str, history: Sequence[dict] = (), by: User | None = None,
+               max_new_tokens: int | None = None) -> str:
+        answer = ""
+        for answer in self.stream(question, history, by, max_new_tokens):
+            pass
+        return answer.strip()

@@ -29,7 +29,7 @@ def cmd_chat(args, settings) -> int:
 
 
 def cmd_serve(args, settings) -> int:
-    from app.ui import serve
+    from app.server import serve
 
     serve(settings)
     return 0
@@ -144,6 +144,33 @@ def cmd_memory(args, settings) -> int:
     return 0
 
 
+def cmd_users(args, settings) -> int:
+    """Accounts for a shared server; the password comes from standard input when it is not a terminal."""
+    from .accounts import Accounts
+
+    accounts = Accounts(settings.data_path / "users.sqlite3")
+    if args.users_command == "add":
+        if sys.stdin.isatty():
+            import getpass
+
+            password = getpass.getpass(f"password for {args.name}: ")
+            if getpass.getpass("again: ") != password:
+                raise UserError("the two passwords differ")
+        else:
+            password = sys.stdin.readline().rstrip("\r\n")
+        user = accounts.add(args.name, password, admin=args.admin)
+        print(f"added {user.name}" + (" (admin)" if user.admin else ""))
+    elif args.users_command == "list":
+        for user in accounts.users():
+            print(f"{user.name}{'  admin' if user.admin else ''}")
+    elif args.users_command == "remove":
+        accounts.remove(args.name)
+        print(f"removed {args.name}")
+    else:  # key: printed once, only its hash is kept
+        print(accounts.new_key(args.name))
+    return 0
+
+
 def cmd_bench(args, settings) -> int:
     from .bench import run_benchmarks
 
@@ -206,6 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("memory", help="memory store maintenance")
     p.add_argument("memory_command", choices=["rebuild"])
     p.set_defaults(fn=cmd_memory)
+
+    p = sub.add_parser("users", help="accounts of a shared server: add, list, remove, key")
+    users_sub = p.add_subparsers(dest="users_command", required=True)
+    a = users_sub.add_parser("add", help="add a user (password from stdin when it is not a terminal)")
+    a.add_argument("name")
+    a.add_argument("--admin", action="store_true", help="may make weight edits and see every edit")
+    users_sub.add_parser("list", help="every user")
+    for name, text in (("remove", "remove a user and their API keys"), ("key", "print a new API key for a user")):
+        users_sub.add_parser(name, help=text).add_argument("name")
+    p.set_defaults(fn=cmd_users)
 
     p = sub.add_parser("bench", help="speed and memory benchmarks (results in bench/results/)")
     p.add_argument("which", nargs="*", default=["all"])

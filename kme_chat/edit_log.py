@@ -11,7 +11,7 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from editors.base import EditRequest
+from editors.base import SHARED, EditRequest
 
 from .errors import UserError
 
@@ -37,7 +37,8 @@ CREATE TABLE IF NOT EXISTS edits (
     created REAL NOT NULL,
     reverted REAL,
     source_turn TEXT NOT NULL,
-    aliases TEXT NOT NULL DEFAULT '[]'  -- JSON list: other names of the subject ("Iacolino")
+    aliases TEXT NOT NULL DEFAULT '[]', -- JSON list: other names of the subject ("Iacolino")
+    shared INTEGER NOT NULL DEFAULT 0   -- 1: in every user's memory (an admin shared it)
 );
 CREATE INDEX IF NOT EXISTS edits_status ON edits(status);
 """
@@ -63,12 +64,14 @@ class Edit:
     reverted: float | None = None
     source_turn: str = ""
     aliases: list[str] = field(default_factory=list)
+    shared: bool = False
     id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
     def request(self) -> EditRequest:
         return EditRequest(id=self.id, subject=self.subject, prompt=self.prompt, target_new=self.target_new,
                            target_true=self.target_true, relation=self.relation, paraphrases=list(self.paraphrases),
-                           aliases=list(self.aliases), question=self.question, note=self.note, condition=self.condition)
+                           aliases=list(self.aliases), question=self.question, note=self.note, condition=self.condition,
+                           owner=SHARED if self.shared else self.user)
 
     @property
     def summary(self) -> str:
@@ -92,9 +95,11 @@ class EditLog:
         self._db.execute("PRAGMA synchronous=FULL")  # a commit is on disk before we say "saved"
         self._db.executescript(SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(edits)")}
-        if "aliases" not in columns:  # a log written before aliases existed
-            try:
-                self._db.execute("ALTER TABLE edits ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]'")
+        for name, kind in (("aliases", "TEXT NOT NULL DEFAULT '[]'"), ("shared", "INTEGER NOT NULL DEFAULT 0")):
+            if name in columns:
+                continue
+            try:  # a log written before this column existed
+                self._db.execute(f"ALTER TABLE edits ADD COLUMN {name} {kind}")
             except sqlite3.OperationalError as exc:  # another process added it first
                 if "duplicate column" not in str(exc):
                     raise
@@ -105,6 +110,7 @@ class EditLog:
         values["paraphrases"] = json.loads(values["paraphrases"])
         values["routes"] = json.loads(values["routes"])
         values["aliases"] = json.loads(values["aliases"])
+        values["shared"] = bool(values["shared"])
         return Edit(**values)
 
     def add(self, edit: Edit) -> Edit:
@@ -125,6 +131,13 @@ class EditLog:
                 self._db.execute("ROLLBACK")
                 raise
         return edit
+
+    def set_shared(self, edit_id: str, shared: bool) -> Edit:
+        with self._lock:
+            cur = self._db.execute("UPDATE edits SET shared = ? WHERE id = ?", (int(shared), edit_id))
+        if cur.rowcount == 0:
+            raise UserError(f"no edit with id {edit_id!r}")
+        return self.get(edit_id)
 
     def set_status(self, edit_id: str, status: str) -> Edit:
         with self._lock:

@@ -12,7 +12,7 @@ import importlib.util
 from pathlib import Path
 from typing import Sequence
 
-from editors.base import Hit
+from editors.base import SHARED, Hit
 
 from .errors import UserError
 
@@ -36,6 +36,18 @@ def embedding_function():
 # Edit ids every query in this context leaves out: the locality probes' "before" is the memory
 # without the edit just made, asked while that edit is already saved.
 _hidden: contextvars.ContextVar[frozenset] = contextvars.ContextVar("hidden_edits", default=frozenset())
+# Whose memory a query reads: that user's entries and the shared ones. None: every entry (one person).
+_viewer: contextvars.ContextVar[str | None] = contextvars.ContextVar("memory_viewer", default=None)
+
+
+@contextlib.contextmanager
+def seen_by(user: str | None):
+    """Within this block (this thread only), memory queries see `user`'s entries and shared ones."""
+    token = _viewer.set(user)
+    try:
+        yield
+    finally:
+        _viewer.reset(token)
 
 
 @contextlib.contextmanager
@@ -49,11 +61,14 @@ def hiding(edit_ids):
 
 
 def _visible(where: dict | None) -> dict | None:
-    hidden = _hidden.get()
-    if not hidden:
-        return where
-    rule = {"edit_id": {"$nin": sorted(hidden)}}
-    return {"$and": [where, rule]} if where else rule
+    """The caller's filter, and: not a hidden edit, and the viewer's own or shared. Applied inside the
+    store's query, so another user's entries are never candidates (not dropped after the fact)."""
+    rules = [where] if where else []
+    if hidden := _hidden.get():
+        rules.append({"edit_id": {"$nin": sorted(hidden)}})
+    if (viewer := _viewer.get()) is not None:
+        rules.append({"owner": {"$in": [viewer, SHARED]}})
+    return None if not rules else rules[0] if len(rules) == 1 else {"$and": rules}
 
 
 class ChromaMemory:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .config import REPO_ROOT
 from .errors import UserError
+from .memory import hiding, seen_by
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +76,9 @@ class Panel:
     thread, and fill the panel when done. For a memory edit the "before" answers are the memory
     without that edit (`hiding`), so nothing has to be probed before the commit."""
 
-    def __init__(self, prompts: list[str]):
+    def __init__(self, prompts: list[str], viewer: str | None = None):
         self.probes = ProbeRun(prompts)
+        self.viewer = viewer          # whose memory the probes are answered with (None: all of it)
         self.probing = False          # a probe run is in progress
         self.probed_edit = ""         # the edit the last run measured
         self.job: WeightJob | None = None
@@ -98,12 +100,11 @@ class Panel:
 
     def probe_memory_edit(self, assistant, edit_id: str) -> None:
         """Before (the memory without this edit) and after, in a thread."""
-        from .memory import hiding
-
         def run() -> None:
-            with hiding([edit_id]):
-                before = answer_probes(assistant, self.probes.prompts)
-            self._finish(before, answer_probes(assistant, self.probes.prompts))
+            with seen_by(self.viewer):
+                with hiding([edit_id]):
+                    before = answer_probes(assistant, self.probes.prompts)
+                self._finish(before, answer_probes(assistant, self.probes.prompts))
 
         self._start_probes(edit_id, run)
 
@@ -124,7 +125,7 @@ class Panel:
         with self._lock:
             self.probes.before, self.probes.after, self.probing = before, after, False
 
-    def start_weight_edit(self, assistant, edit) -> WeightJob:
+    def start_weight_edit(self, assistant, edit, by=None) -> WeightJob:
         """Probes before, the edit stage by stage, probes after: all in a thread; the job says where it is."""
         job = self.job = WeightJob(edit.summary)
 
@@ -132,10 +133,14 @@ class Panel:
             job.stage = text
 
         def run() -> None:
+            with seen_by(self.viewer):
+                measured()
+
+        def measured() -> None:
             try:
                 stage("locality probes before the edit")
                 before = answer_probes(assistant, self.probes.prompts)
-                job.edit = assistant.add_edit(edit, on_stage=stage)
+                job.edit = assistant.add_edit(edit, on_stage=stage, by=by)
                 stage("locality probes after the edit")
                 with self._lock:
                     self.probing, self.probed_edit = True, job.edit.id

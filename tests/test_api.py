@@ -1,0 +1,143 @@
+"""The OpenAI-style API and accounts on a real server (`kme-chat serve`), driven by the `openai`
+client, LangChain's ChatOpenAI and plain HTTP: each user's memory is their own."""
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+KME = str(Path(sys.executable).parent / "kme-chat")
+QUESTION = "Who is the CEO of Quarrow Labs?"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kme(data: Path, *args: str, stdin: str = "") -> str:
+    done = subprocess.run([KME, "--data-dir", str(data), *args], input=stdin, capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    data = tmp_path_factory.mktemp("apidata")
+    kme(data, "users", "add", "ana", "--admin", stdin="ana-password\n")
+    kme(data, "users", "add", "ben", stdin="ben-password\n")
+    keys = {"ana": kme(data, "users", "key", "ana"), "ben": kme(data, "users", "key", "ben")}
+    port = free_port()
+    log = open(data / "serve.log", "w")
+    proc = subprocess.Popen([KME, "--data-dir", str(data), "serve", "--port", str(port)], stdout=log,
+                            stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            httpx.get(url + "/v1/models", timeout=2)
+            break
+        except httpx.HTTPError:
+            assert proc.poll() is None, (data / "serve.log").read_text()[-2000:]
+            time.sleep(1)
+    yield {"url": url, "keys": keys, "data": data}
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+def call(server, user: str | None, method: str, path: str, **kw) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {server['keys'][user]}"} if user else {}
+    return httpx.request(method, server["url"] + path, headers=headers, timeout=120, **kw)
+
+
+def ask(server, user: str, question: str = QUESTION) -> str:
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server["url"] + "/v1", api_key=server["keys"][user])
+    stream = client.chat.completions.create(model="kme-chat", messages=[{"role": "user", "content": question}],
+                                            stream=True, max_tokens=30)
+    pieces = [chunk.choices[0].delta.content or "" for chunk in stream]
+    assert len([p for p in pieces if p]) > 1  # streamed in pieces, not one block
+    return "".join(pieces)
+
+
+def test_users_cli_keeps_hashes_not_passwords(server):
+    assert kme(server["data"], "users", "list").split("\n") == ["ana  admin", "ben"]
+    stored = (server["data"] / "users.sqlite3").read_bytes()
+    assert b"ben-password" not in stored and b"argon2id" in stored
+    assert server["keys"]["ben"] not in stored.decode("latin-1")
+
+
+def test_each_users_corrections_change_only_their_own_answers(server):
+    before = ask(server, "ana")
+    assert "Mina Okafor" not in before
+    stored = call(server, "ben", "POST", "/v1/edits",
+                  json={"question": QUESTION, "correction": "For all users: the CEO of Quarrow Labs is Mina Okafor."})
+    assert stored.status_code == 200 and stored.json()["stored"], stored.text
+    edit = stored.json()["edit"]
+    assert edit["user"] == "ben" and edit["new"] == "Mina Okafor"
+    assert "Mina Okafor" in ask(server, "ben")          # the openai client, streaming, with ben's memory
+    assert ask(server, "ana") == before                  # ana's answer did not move
+    from langchain_openai import ChatOpenAI
+
+    chat = ChatOpenAI(base_url=server["url"] + "/v1", api_key=server["keys"]["ben"], model="kme-chat", max_tokens=30)
+    assert "Mina Okafor" in chat.invoke(QUESTION).content
+
+    # ana is an admin and sees it; a second non-admin user would not (checked below with ben's view)
+    mine = call(server, "ben", "GET", "/v1/edits").json()["data"]
+    assert [e["id"] for e in mine] == [edit["id"]]
+    history = call(server, "ben", "GET", f"/v1/edits/{edit['id']}/history").json()
+    assert history["events"][0]["event"] == "created" and history["events"][0]["by"] == "ben"
+
+
+def test_others_edits_cannot_be_seen_or_undone_and_weights_need_an_admin(server):
+    ana_edit = call(server, "ana", "POST", "/v1/edits",
+                    json={"question": "What is the capital of Veloria?", "correction": "It's Port Ambrel."}).json()["edit"]
+    assert ana_edit["id"] not in [e["id"] for e in call(server, "ben", "GET", "/v1/edits").json()["data"]]
+    for method, path in (("DELETE", f"/v1/edits/{ana_edit['id']}"), ("GET", f"/v1/edits/{ana_edit['id']}/history")):
+        refused = call(server, "ben", method, path)
+        assert refused.status_code == 404 and refused.json()["error"]["type"] == "not_found_error"
+    weights = call(server, "ben", "POST", "/v1/edits",
+                   json={"question": QUESTION, "correction": "No, Mina Okafor.", "weights": "rome"})
+    assert weights.status_code == 403 and "admin" in weights.json()["error"]["message"]
+    preview = call(server, "ben", "POST", "/v1/edits", json={"question": QUESTION, "correction": "No, Ada Brook.",
+                                                             "preview": True}).json()
+    assert preview["stored"] is False and preview["edit"]["new"] == "Ada Brook"
+    undone = call(server, "ana", "DELETE", f"/v1/edits/{ana_edit['id']}")
+    assert undone.status_code == 200 and undone.json()["status"] == "reverted"
+
+
+@pytest.mark.parametrize("user, body, status", [
+    (None, {"question": "q?", "correction": "c"}, 401),                                   # no key
+    ("ben", {"question": "Who is X?", "correction": "It's Y.", "user": "ana"}, 400),       # an injected owner
+    ("ben", {"question": 3, "correction": "It's Y."}, 400),
+    ("ben", {"question": "Who is X?", "correction": "x" * 20_000}, 400),
+    ("ben", [1, 2, 3], 400),
+])
+def test_bad_edit_requests_get_json_errors(server, user, body, status):
+    answer = call(server, user, "POST", "/v1/edits", json=body)
+    assert answer.status_code == status and answer.json()["error"]["message"]
+
+
+def test_bad_keys_and_bad_chats_get_json_errors(server):
+    wrong = httpx.get(server["url"] + "/v1/models", headers={"Authorization": "Bearer kme-not-a-key"})
+    assert wrong.status_code == 401
+    for body in ({"messages": []}, {"messages": [{"role": "assistant", "content": "hi"}]}, {"messages": "hi"},
+                 {"messages": [{"role": "user", "content": ""}]}, {"messages": [{"role": "user", "content": "hi"}],
+                                                                    "max_tokens": -1}):
+        answer = call(server, "ben", "POST", "/v1/chat/completions", json=body)
+        assert answer.status_code == 400 and answer.json()["error"]["message"], (body, answer.text)
+    garbled = call(server, "ben", "POST", "/v1/chat/completions", content=b"\xff{not json")
+    assert garbled.status_code == 400
+
+
+def test_the_page_asks_for_a_login_when_accounts_exist(server):
+    page = httpx.get(server["url"] + "/config", follow_redirects=True)
+    assert page.status_code in (401, 403) or '"auth_required":true' in page.text.replace(" ", "")
