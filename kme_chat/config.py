@@ -26,6 +26,7 @@ class Settings:
     # Editing and scoring always use the float model; edited layers are shared by both.
     quantisation: str = "int8-dynamic"
     data_dir: str = "kme-data"            # edit log, Chroma, weight deltas
+    memory_url: str = ""                  # "http://host:port": a Chroma server instead of Chroma in data_dir
     cache_dir: str = str(Path.home() / ".cache" / "kme-chat")  # float copy of the model, covariances
     prompts_dir: str = str(REPO_ROOT / "prompts")
     shared_data: str = str(REPO_ROOT.parent / "shared" / "data")  # CounterFact, zsRE, MQuAKE, known facts

@@ -72,14 +72,25 @@ def _visible(where: dict | None) -> dict | None:
 
 
 class ChromaMemory:
-    """MemoryStore on a chromadb.PersistentClient; one collection per kind of memory."""
+    """MemoryStore on Chroma, one collection per kind of memory: embedded on disk in `path`, or a
+    Chroma server when `url` ("http://host:port") is given. Embeddings are always ours, made here."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, url: str = ""):
         import chromadb
         from chromadb.config import Settings as ChromaSettings
 
-        Path(path).mkdir(parents=True, exist_ok=True)
-        self.client = chromadb.PersistentClient(path=str(path), settings=ChromaSettings(anonymized_telemetry=False))
+        chroma_settings = ChromaSettings(anonymized_telemetry=False)
+        if url:
+            from urllib.parse import urlparse
+
+            where = urlparse(url)
+            if where.scheme not in ("http", "https") or not where.hostname:
+                raise UserError(f"memory_url must look like http://host:port, got {url!r}")
+            self.client = chromadb.HttpClient(host=where.hostname, port=where.port or 8000,
+                                              ssl=where.scheme == "https", settings=chroma_settings)
+        else:
+            Path(path).mkdir(parents=True, exist_ok=True)
+            self.client = chromadb.PersistentClient(path=str(path), settings=chroma_settings)
         self._collections: dict = {}
         self._last_query: tuple[str, list] | None = None  # one query feeds several collections
 

@@ -13,8 +13,9 @@ from .model import LocalLLM
 class Resources:
     """What editors are built with: a working folder and one shared memory store, made on first use."""
 
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, memory_url: str = ""):
         self.workdir = Path(workdir)
+        self.memory_url = memory_url
         self._memory = None
         self.covariances = None  # weight editors share one CovarianceCache
 
@@ -23,7 +24,7 @@ class Resources:
         if self._memory is None:
             from .memory import ChromaMemory
 
-            self._memory = ChromaMemory(self.workdir / "chroma")
+            self._memory = ChromaMemory(self.workdir / "chroma", self.memory_url)
         return self._memory
 
 
