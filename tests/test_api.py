@@ -141,3 +141,93 @@ def test_bad_keys_and_bad_chats_get_json_errors(server):
 def test_the_page_asks_for_a_login_when_accounts_exist(server):
     page = httpx.get(server["url"] + "/config", follow_redirects=True)
     assert page.status_code in (401, 403) or '"auth_required":true' in page.text.replace(" ", "")
+
+
+# ---- hostile input: arbitrary text and JSON never gives a 500, and a refused request stores nothing ----
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=200),
+                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+                    max_leaves=20)
+TEXT = st.text(st.characters(codec="utf-8"), max_size=300)  # any Unicode, control characters included
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+
+
+@FUZZ
+@given(question=TEXT, answer=TEXT, correction=TEXT)
+def test_the_router_takes_any_text(question, answer, correction):
+    from kme_chat.errors import UserError
+    from kme_chat.router import route_correction
+
+    try:
+        routed = route_correction(question, answer, correction)
+    except UserError:
+        return
+    assert routed.edit is None or routed.route
+
+
+@FUZZ
+@given(body=JSON | st.fixed_dictionaries({"question": TEXT, "correction": TEXT}, optional={"answer": JSON,
+                                                                                         "weights": JSON}))
+def test_the_edit_api_takes_any_json(server, body):
+    before = len(call(server, "ben", "GET", "/v1/edits").json()["data"])
+    answer = call(server, "ben", "POST", "/v1/edits", json=body)
+    assert answer.status_code < 500 and answer.headers["content-type"].startswith("application/json")
+    after = len(call(server, "ben", "GET", "/v1/edits").json()["data"])
+    assert after == before + (1 if answer.status_code == 200 and answer.json()["stored"] else 0)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@given(body=JSON | st.fixed_dictionaries({"messages": st.lists(
+    st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", "x"]), "content": JSON | TEXT}),
+    max_size=3)}))
+def test_the_chat_api_takes_any_json(server, body):
+    if isinstance(body, dict):
+        body = {**body, "max_tokens": 2}
+    answer = call(server, "ben", "POST", "/v1/chat/completions", json=body)
+    assert answer.status_code < 500, answer.text
+
+
+def test_a_sigkill_during_a_burst_of_edits_loses_no_acknowledged_edit(tmp_path, llm):
+    """Edits POSTed from 4 threads; the server is killed with SIGKILL mid-burst. Every edit that got
+    a 200 is in the log after a restart, and the memory holds exactly the log's active edits."""
+    import signal
+    from concurrent.futures import ThreadPoolExecutor
+
+    from kme_chat.assistant import Assistant
+
+    data = tmp_path / "d"
+    kme(data, "users", "add", "ana", stdin="ana-password\n")
+    key = kme(data, "users", "key", "ana")
+    port = free_port()
+    proc = subprocess.Popen([KME, "--data-dir", str(data), "serve", "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url = f"http://127.0.0.1:{port}/v1/edits"
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            httpx.get(url, timeout=2)
+            break
+        except httpx.HTTPError:
+            time.sleep(1)
+
+    def post(i: int) -> str | None:
+        try:
+            r = httpx.post(url, headers={"Authorization": f"Bearer {key}"}, timeout=30,
+                           json={"question": f"What is the code name of project {i}?", "correction": f"It's Falcon{i}."})
+            return r.json()["edit"]["id"] if r.status_code == 200 else None
+        except httpx.HTTPError:
+            return None  # the server died before it answered
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(post, i) for i in range(200)]
+        while sum(f.done() for f in futures) < 20:
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        acknowledged = {f.result() for f in futures} - {None}
+    proc.wait()
+    assert 20 <= len(acknowledged) < 200
+    assistant = Assistant.open(llm.settings.with_overrides(data_dir=str(data)), llm)  # a restart
+    active = {e.id for e in assistant.log.active()}
+    assert acknowledged <= active                                        # nothing acknowledged was lost
+    assert set(assistant.resources.memory.entries("facts")) == active    # nothing half-applied remains
