@@ -454,7 +454,114 @@ def bench_commit(n: int = 30) -> dict:
             "probes_filled_p95_s": _p95(probes_s)}
 
 
+LOAD_QUESTIONS = ["What is the capital of France?", "Who wrote Hamlet?", "How many legs does a spider have?",
+                  "What is the largest ocean on Earth?", "Explain how a rainbow forms.", "Who painted the Mona Lisa?"]
+LOAD_CORRECTIONS = [("Who is the CEO of Quarrow Labs?", "No, the CEO of Quarrow Labs is Mina Okafor.", None),
+                    ("What is the mother tongue of Danielle Darrieux?", "No, it's English.", "rome"),
+                    ("Where is the Kessler Gallery?", "No, it's in Toledo.", None)]
+
+
+def bench_load(streams: int = 8, seconds: float = 120.0) -> dict:
+    """`streams` people chatting through the API (streaming) while one admin commits corrections,
+    memory and ROME in turn, for `seconds`, against `kme-chat serve` on a loopback port: errors,
+    time to first token and tokens per second per stream."""
+    import socket
+    import threading
+
+    import httpx
+
+    data = Path(tempfile.mkdtemp(prefix="kme-load-"))
+    kme = str(Path(sys.executable).parent / "kme-chat")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    subprocess.run([kme, "--data-dir", str(data), "users", "add", "admin", "--admin"], input="load-password\n",
+                   text=True, check=True, env=env, capture_output=True)
+    key = subprocess.run([kme, "--data-dir", str(data), "users", "key", "admin"], text=True, check=True, env=env,
+                         capture_output=True).stdout.strip()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([kme, "--data-dir", str(data), "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    url, headers = f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {key}"}
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                httpx.get(url + "/models", headers=headers, timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(1)
+        first_token, rates, errors, commits = [], [], [], []
+        stop_at = time.time() + seconds
+        lock = threading.Lock()
+
+        def chat(n: int) -> None:
+            i = n
+            while time.time() < stop_at:
+                question = LOAD_QUESTIONS[i % len(LOAD_QUESTIONS)]
+                i += 1
+                start, first, pieces = time.perf_counter(), None, 0
+                try:
+                    with httpx.stream("POST", url + "/chat/completions", headers=headers, timeout=300,
+                                      json={"model": "kme-chat", "stream": True, "max_tokens": 48,
+                                            "messages": [{"role": "user", "content": question}]}) as r:
+                        if r.status_code != 200:
+                            raise RuntimeError(f"HTTP {r.status_code}")
+                        for line in r.iter_lines():
+                            if not line.startswith("data: ") or line == "data: [DONE]":
+                                continue
+                            delta = json.loads(line[6:])["choices"][0]["delta"].get("content")
+                            if delta:
+                                first = first or time.perf_counter()
+                                pieces += 1
+                    with lock:
+                        if first is not None:
+                            first_token.append(first - start)
+                            took = time.perf_counter() - first
+                            if pieces > 1 and took > 0:
+                                rates.append((pieces - 1) / took)
+                except Exception as exc:
+                    with lock:
+                        errors.append(f"chat: {exc}")
+
+        def correct() -> None:
+            i = 0
+            while time.time() < stop_at:
+                question, correction, weights = LOAD_CORRECTIONS[i % len(LOAD_CORRECTIONS)]
+                i += 1
+                start = time.perf_counter()
+                try:
+                    r = httpx.post(url + "/edits", headers=headers, timeout=600,
+                                   json={"question": question, "correction": correction, "weights": weights})
+                    if r.status_code != 200:
+                        raise RuntimeError(f"HTTP {r.status_code}: {r.text[:200]}")
+                    with lock:
+                        commits.append({"route": "+".join(r.json()["route"]), "seconds": time.perf_counter() - start})
+                    httpx.delete(url + f"/edits/{r.json()['edit']['id']}", headers=headers, timeout=600)
+                except Exception as exc:
+                    with lock:
+                        errors.append(f"edit: {exc}")
+
+        threads = [threading.Thread(target=chat, args=(n,)) for n in range(streams)] + [threading.Thread(target=correct)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    first_token.sort()
+    rates.sort()
+    return {"streams": streams, "seconds": seconds, "chats": len(first_token), "errors": len(errors),
+            "error_samples": errors[:5], "commits": commits,
+            "ttft_p50_s": statistics.median(first_token) if first_token else None,
+            "ttft_p95_s": _p95(first_token) if first_token else None,
+            "tokens_per_s_p50": statistics.median(rates) if rates else None,
+            "tokens_per_s_p5": rates[max(0, int(0.05 * len(rates)) - 1)] if rates else None}
+
+
 BENCHES["scope"] = bench_scope
+BENCHES["load"] = bench_load
 BENCHES["commit"] = bench_commit
 BENCHES["corrections"] = bench_corrections
 
