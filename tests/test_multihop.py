@@ -4,7 +4,6 @@ import re
 
 import pytest
 
-from editors.base import EditRequest
 from editors.mello import MeLLo
 from kme_chat.edit_log import Edit
 from kme_chat.errors import UserError
