@@ -164,8 +164,8 @@ def build_api(assistant: Assistant, accounts: Accounts) -> APIRouter:
         question, correction = _text(body, "question"), _text(body, "correction")
         answer = _text(body, "answer", required=False)
         weights = body.get("weights")
-        if weights not in (None, "rome", "memit"):
-            raise ApiError(400, "'weights' must be \"rome\", \"memit\" or absent")
+        if weights not in (None, "rome", "memit", "alphaedit"):
+            raise ApiError(400, "'weights' must be \"rome\", \"memit\", \"alphaedit\" or absent")
         preview = body.get("preview", False)
         if not isinstance(preview, bool):
             raise ApiError(400, "'preview' must be true or false")

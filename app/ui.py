@@ -23,7 +23,7 @@ from kme_chat.methods import BUILDERS
 from kme_chat.probes import Panel, answer_probes, default_probes
 from kme_chat.router import fields_of, route_correction, with_fields
 
-WEIGHT_METHODS = [m for m in ("rome", "memit") if m in BUILDERS]
+WEIGHT_METHODS = [m for m in ("rome", "memit", "alphaedit") if m in BUILDERS]
 HISTORY_COLUMNS = ["when", "who", "route", "status", "edit", "undo", "id"]
 HISTORY_WIDTHS = ["14%", "9%", "12%", "10%", "37%", "9%", "9%"]
 UNDO_CELL = "↩️ undo"

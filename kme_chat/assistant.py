@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ROUTES = {"fact": ["ike"], "feedback": ["memprompt"], "preference": ["preferences"], "rule": ["language_patch"]}
 MULTIHOP_READERS = ("fact_chain", "mello")  # read the stored facts IKE writes; the first is the default
 MEMORY_EDITORS = ("preferences", "language_patch", "memprompt", "ike")  # the order their context is shown
-WEIGHT_EDITORS = ("rome", "memit")
+WEIGHT_EDITORS = ("rome", "memit", "alphaedit")
 
 
 def answer_with(llm: LocalLLM, editor, max_new_tokens: int = 32) -> Callable[[str], str]:

@@ -121,6 +121,16 @@ def _rome(llm, res):
     return ROME(llm.model, llm.tokenizer, hp, stats, res.workdir / "deltas", llm.lock)
 
 
+@register("alphaedit")
+def _alphaedit(llm, res):
+    from editors.alphaedit import AlphaEdit
+    from editors.weights.hparams import AlphaEditHyperParams
+
+    hp, stats = _weight_parts(llm, res)
+    return AlphaEdit(llm.model, llm.tokenizer, AlphaEditHyperParams(**{**hp.__dict__}), stats,
+                     res.workdir / "deltas", llm.lock)
+
+
 @register("memit")
 def _memit(llm, res):
     from editors.memit import MEMIT

@@ -28,6 +28,12 @@ class MEMITHyperParams(ROMEHyperParams):
     value_batch: int = 16           # edits whose value step runs in one batch (README: MEMIT speed)
 
 
+@dataclass
+class AlphaEditHyperParams(MEMITHyperParams):
+    null_threshold: float = 1e-2    # P keeps C's eigenvectors with eigenvalue < this x the largest
+    l2: float = 10.0                # lambda in solve(P(K1K1^T + KpKp^T) + lambda I, P K1), as the paper
+
+
 def hparams_for(model_type: str, num_layers: int) -> ROMEHyperParams:
     """Per-model defaults; other llama-like models scale the layer with depth."""
     if model_type == "llama" and num_layers == 30:

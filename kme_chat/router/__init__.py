@@ -182,7 +182,7 @@ def with_fields(routed: Routed, kind: str, fields: dict) -> Routed:
         edit = Edit(subject=subject, relation=relation, prompt=prompt, target_new=values["new"],
                     target_true=values["old"], question=question,
                     aliases=list(base.aliases) if base and base.kind == "fact" and base.subject == subject else [])
-        route = ["ike"] + [r for r in routed.route if r in ("rome", "memit")]
+        route = ["ike"] + [r for r in routed.route if r in ("rome", "memit", "alphaedit")]
     else:
         edit = Edit(kind=kind, subject="", prompt="", target_new="", note=values["note"],
                     question=values.get("question", question), condition=values.get("condition", ""))

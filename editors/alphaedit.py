@@ -1,0 +1,124 @@
+"""AlphaEdit (Fang et al., ICLR 2025): MEMIT whose update is projected onto the null space of the
+preserved keys, for many edits one after another.
+
+Step 1 (the values) is MEMIT's. Step 2 per layer: A = solve(P(K₁K₁ᵀ + K_pK_pᵀ) + λI, P K₁) and
+ΔW = R Aᵀ (`weights/null_space.py`), where P comes from the layer's key statistics and K_pK_pᵀ sums
+the keys of the edits already made, so a new edit does not overwrite the earlier ones.
+
+Each edit keeps its own columns (r_j, a_j) per layer: undo subtracts them exactly, as for MEMIT,
+and takes the edit's keys out of the protected set. Edits made after it were computed with those
+keys protected and stay as they are. The keys are saved next to the edit's factors, so a restart
+rebuilds the protected set from the active edits.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .base import EditRequest
+from .memit import MEMIT
+from .weights import deltas
+from .weights.compute_key import compute_keys
+from .weights.null_space import null_space_projector, projected_solve
+
+
+class AlphaEdit(MEMIT):
+    name = "alphaedit"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._projectors: dict[int, torch.Tensor] = {}
+        self.protected: dict[int, torch.Tensor] = {}         # layer -> Σ k kᵀ of the active edits (float64)
+        self.keys: dict[str, dict[int, torch.Tensor]] = {}   # edit id -> layer -> its key (in,)
+
+    def projector(self, layer: int) -> torch.Tensor:
+        if layer not in self._projectors:
+            self._projectors[layer] = null_space_projector(self.stats.get([layer])[layer], self.hp.null_threshold)
+        return self._projectors[layer]
+
+    def _protected(self, layer: int, size: int) -> torch.Tensor:
+        return self.protected.get(layer, torch.zeros(size, size, dtype=torch.float64))
+
+    def spread(self, edits: Sequence[EditRequest], targets: torch.Tensor) -> dict[str, deltas.Factors]:
+        layers, prefixes = list(self.hp.layers), self.prefixes()
+        per_edit: dict[str, deltas.Factors] = {e.id: {} for e in edits}
+        batch_keys: dict[str, dict[int, torch.Tensor]] = {e.id: {} for e in edits}
+        try:
+            for i, layer in enumerate(layers):
+                keys = compute_keys(self.model, self.tokenizer, layer, [(e.prompt, e.subject) for e in edits],
+                                    prefixes).T                                         # (in, n)
+                residual = (targets - self._hidden_at(edits, layers[-1])) / (len(layers) - i)  # (out, n)
+                adjusted = projected_solve(self.projector(layer), keys, self._protected(layer, keys.shape[0]),
+                                           self.hp.l2).float()                          # (in, n)
+                factors = {layer: (residual, adjusted)}
+                if not deltas.is_finite(factors):
+                    raise ValueError("the AlphaEdit update is not finite (NaN/inf)")
+                with self.lock:
+                    deltas.add(self.model, factors)
+                for j, e in enumerate(edits):
+                    per_edit[e.id][layer] = (residual[:, j].clone(), adjusted[:, j].clone())
+                    batch_keys[e.id][layer] = keys[:, j].clone()
+        except BaseException:
+            for factors in per_edit.values():
+                with self.lock:
+                    deltas.subtract(self.model, factors)
+            raise
+        for edit_id, keys_by_layer in batch_keys.items():  # this batch's keys join the protected set
+            self._protect(edit_id, keys_by_layer)
+        return per_edit
+
+    def _protect(self, edit_id: str, keys_by_layer: dict[int, torch.Tensor], sign: float = 1.0) -> None:
+        for layer, key in keys_by_layer.items():
+            k = key.double()
+            self.protected[layer] = self._protected(layer, k.shape[0]) + sign * torch.outer(k, k)
+        if sign > 0:
+            self.keys[edit_id] = keys_by_layer
+            if self._keys_file(edit_id):
+                _save_keys(self._keys_file(edit_id), keys_by_layer)
+
+    def _keys_file(self, edit_id: str) -> Path | None:
+        return self.delta_dir / f"{edit_id}.keys.safetensors" if self.delta_dir else None
+
+    def revert(self, edits: Sequence[EditRequest]) -> None:
+        super().revert(edits)
+        for edit in edits:
+            keys = self.keys.pop(edit.id, None)
+            path = self._keys_file(edit.id)
+            if keys is None and path and path.is_file():
+                keys = _load_keys(path)
+            if keys is not None:
+                self._protect(edit.id, keys, sign=-1.0)
+            if path and path.is_file():
+                path.unlink()
+
+    def restore(self, edit: EditRequest) -> bool:
+        if not super().restore(edit):
+            return False
+        path = self._keys_file(edit.id)
+        if path and path.is_file():
+            keys = _load_keys(path)
+            for layer, key in keys.items():
+                k = key.double()
+                self.protected[layer] = self._protected(layer, k.shape[0]) + torch.outer(k, k)
+            self.keys[edit.id] = keys
+        return True
+
+    def describe(self, edit: EditRequest) -> str:
+        return f"alphaedit: null-space projected update of layers {self.hp.layers} down_proj"
+
+
+def _save_keys(path: Path, keys: dict[int, torch.Tensor]) -> None:
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    save_file({str(layer): k.contiguous() for layer, k in keys.items()}, str(tmp))
+    tmp.replace(path)
+
+
+def _load_keys(path: Path) -> dict[int, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {int(layer): k for layer, k in load_file(str(path)).items()}
