@@ -206,7 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoints", help="sequential: also measure after these edit counts, e.g. 1,10,100")
     p.add_argument("--sample", type=int, help="sequential: measure at most this many edits per checkpoint; "
                    "conversations, chains: run this many lines, spread evenly over the file")
-    p.add_argument("--group", type=int, default=1, help="mquake: cases whose edits are stored together")
+    p.add_argument("--group", type=int, default=1, help="mquake: cases whose edits are stored together; "
+                   "sequential: edits applied per step (AlphaEdit's batches of 100)")
     p.add_argument("--questions", type=int, help="mquake: ask only the first N questions of each case")
     p.add_argument("--no-single-hops", action="store_true", help="mquake: skip the single-hop checks")
     p.add_argument("--locality", type=int, default=0, help="mquake: unrelated questions asked as locality probes")

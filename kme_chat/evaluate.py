@@ -131,17 +131,19 @@ class Evaluation:
         return rows
 
     def run_sequential(self, cases: Sequence[EditCase], checkpoints: Sequence[int] = (),
-                       sample: int | None = None) -> list[dict]:
-        """All edits made one after another, then each measured. At each checkpoint n (a count of
-        edits made so far) up to `sample` of the first n edits, spread evenly, are measured too:
-        the curve of efficacy and locality as edits pile up."""
+                       sample: int | None = None, batch: int = 1) -> list[dict]:
+        """All edits made one after another (`batch` at a time), then each measured. At each
+        checkpoint n (a count of edits made so far) up to `sample` of the first n edits, spread
+        evenly, are measured too: the curve of efficacy and locality as edits pile up."""
         self.curve = []
-        for i, case in enumerate(cases):
-            self.edit_timer(self.editor.apply, [case.request])
-            self.progress("editing", i + 1, len(cases))
-            if i + 1 in checkpoints and i + 1 < len(cases):
-                rows = [self.measure(c, exact_match=False) for c in spread(cases[:i + 1], sample)]
-                self.curve.append(curve_point(i + 1, rows))
+        for start in range(0, len(cases), batch):
+            group = cases[start:start + batch]
+            self.edit_timer(self.editor.apply, [c.request for c in group])
+            done = start + len(group)
+            self.progress("editing", done, len(cases))
+            if any(start < n <= done for n in checkpoints) and done < len(cases):
+                rows = [self.measure(c, exact_match=False) for c in spread(cases[:done], sample)]
+                self.curve.append(curve_point(done, rows))
         final = spread(cases, sample)
         rows = []
         for i, case in enumerate(final):
@@ -180,13 +182,13 @@ def mean_of(rows: list[dict], key: str) -> float | None:
 
 
 def evaluate_edits(scorer: Scorer, editor: Editor, cases: Sequence[EditCase], mode: str,
-                   progress=None, checkpoints: Sequence[int] = (), sample: int | None = None) -> dict:
+                   progress=None, checkpoints: Sequence[int] = (), sample: int | None = None, batch: int = 1) -> dict:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
     ev = Evaluation(scorer, editor, progress)
     ev.record_baseline(cases)
     if mode == "sequential":
-        rows = ev.run_sequential(cases, checkpoints, sample)
+        rows = ev.run_sequential(cases, checkpoints, sample, batch)
     else:
         rows = {"single": ev.run_single, "batch": ev.run_batch}[mode](cases)
     metrics = {k: mean_of(rows, k) for k in ("efficacy", "efficacy_em", "generality", "locality")}

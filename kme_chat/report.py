@@ -30,7 +30,7 @@ class Run:
     mode: str = "single"                 # counterfact/zsre: single | sequential | batch
     checkpoints: list[int] = field(default_factory=list)  # sequential: the curve's edit counts
     sample: int | None = None            # sequential: edits measured per checkpoint; batch: single edits for Sca_rel
-    group: int = 1                       # mquake: cases whose edits are stored together
+    group: int = 1                       # mquake: cases whose edits are stored together; sequential: edits per step
     questions: int | None = None         # mquake: questions asked per case (None = all)
     single_hops: bool = True             # mquake: also ask the edited facts one by one
     locality: int = 0                    # mquake: unrelated questions asked as probes
@@ -42,7 +42,8 @@ class Run:
         at = f"@{self.offset}" if self.offset else ""
         if self.format == "mquake":
             return f"mquake-{self.limit}{at}-{self.method}-g{self.group}"
-        return f"{self.format}-{self.limit}{at}-{self.method}-{self.mode}"
+        per = f"-b{self.group}" if self.mode == "sequential" and self.group > 1 else ""
+        return f"{self.format}-{self.limit}{at}-{self.method}-{self.mode}{per}"
 
 
 MQUAKE = dict(format="mquake", limit=100, questions=1, single_hops=False, locality=20)
@@ -87,7 +88,7 @@ def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None) ->
         result = evaluate_multihop(cases, editor, multihop_answerer(editor, answer_with(llm, editor)), progress,
                                    run.group, run.questions, run.single_hops, run.locality)
     else:
-        result = evaluate_edits(llm, editor, cases, run.mode, progress, run.checkpoints, run.sample)
+        result = evaluate_edits(llm, editor, cases, run.mode, progress, run.checkpoints, run.sample, run.group)
     return {"run": asdict(run), "method": run.method, "format": run.format, "mode": run.mode, "n": len(cases),
             "data": str(data_file),
             "seconds": time.perf_counter() - start, **result}

@@ -155,3 +155,16 @@ def test_multihop_groups_share_memory_and_probe_unrelated_questions():
     m = result["metrics"]
     assert m["multihop"] == 1.0 and m["single_hop"] == 1.0 and m["multihop_original"] == 0.0
     assert result["settings"]["locality_probes"] == 1 and m["multihop_locality"] == 0.0  # S2's probe drifted
+
+
+def test_sequential_batches_apply_edits_a_batch_at_a_time():
+    scorer = FixedScorer()
+    cases = [case(i, para=False) for i in range(5)]
+    effects = {f"e{i}": {(f"S{i} lives in", "Rome"): -1.0} for i in range(5)}
+    editor = TableEditor(scorer, effects)
+    calls = []
+    apply = editor.apply
+    editor.apply = lambda edits: (calls.append([e.id for e in edits]), apply(edits))[1]
+    result = evaluate_edits(scorer, editor, cases, "sequential", checkpoints=[2, 3], batch=2)
+    assert calls == [["e0", "e1"], ["e2", "e3"], ["e4"]]
+    assert [p["edits"] for p in result["curve"]] == [2, 4, 5]  # checkpoint 3 falls inside the second batch
