@@ -103,9 +103,9 @@ def build(assistant: Assistant, accounts: Accounts | None = None) -> gr.Blocks:
     def signed_in(request: gr.Request | None) -> User | None:
         """The signed-in user; None on the local one-person app (no accounts: all memory is theirs)."""
         name = getattr(request, "username", None)
-        if accounts is None or not name:
+        if accounts is None:
             return None
-        return accounts.get(name) or User(name)
+        return (accounts.get(name) or User(name)) if name else User("")  # no name: shared memory only
 
     with gr.Blocks(title="kme-chat") as demo:
         gr.Markdown("## kme-chat — a chat whose knowledge you can correct\n"
