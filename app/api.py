@@ -5,6 +5,7 @@
     POST /v1/edits              {"question", "correction", "answer"?, "weights"?, "preview"?}
     GET  /v1/edits              the caller's edits (and the shared and weight edits that affect them)
     DELETE /v1/edits/{id}       undo
+    POST /v1/edits/{id}/share   {"shared": true|false}: an admin puts a memory edit in everyone's memory
     GET  /v1/edits/{id}/history
 
 Every call needs `Authorization: Bearer KEY` (`kme-chat users key NAME`). Errors are JSON
@@ -191,6 +192,14 @@ def build_api(assistant: Assistant, accounts: Accounts) -> APIRouter:
     @api.delete("/edits/{edit_id}")
     def undo(edit_id: str, user: User = Depends(caller)):
         return edit_json(guarded(assistant.undo, edit_id, user))
+
+    @api.post("/edits/{edit_id}/share")
+    async def share(edit_id: str, request: Request, user: User = Depends(caller)):
+        """An admin puts a memory edit into every user's memory ({"shared": true}) or takes it back."""
+        shared = (await json_body(request)).get("shared", True)
+        if not isinstance(shared, bool):
+            raise ApiError(400, "'shared' must be true or false")
+        return edit_json(await run_in_threadpool(guarded, assistant.share, edit_id, shared, user))
 
     @api.get("/edits/{edit_id}/history")
     def history(edit_id: str, user: User = Depends(caller)):

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import httpx
+import torch
 import pytest
 
 pytestmark = pytest.mark.slow
@@ -110,6 +111,12 @@ def test_others_edits_cannot_be_seen_or_undone_and_weights_need_an_admin(server)
     preview = call(server, "ben", "POST", "/v1/edits", json={"question": QUESTION, "correction": "No, Ada Brook.",
                                                              "preview": True}).json()
     assert preview["stored"] is False and preview["edit"]["new"] == "Ada Brook"
+    assert call(server, "ben", "POST", f"/v1/edits/{ana_edit['id']}/share", json={"shared": True}).status_code == 403
+    shared = call(server, "ana", "POST", f"/v1/edits/{ana_edit['id']}/share", json={"shared": True})
+    assert shared.status_code == 200 and shared.json()["shared"] is True
+    assert ana_edit["id"] in [e["id"] for e in call(server, "ben", "GET", "/v1/edits").json()["data"]]
+    assert "Port Ambrel" in ask(server, "ben", "What is the capital of Veloria?")  # now in ben's memory too
+    assert call(server, "ben", "DELETE", f"/v1/edits/{ana_edit['id']}").status_code == 403  # shared: an admin's
     undone = call(server, "ana", "DELETE", f"/v1/edits/{ana_edit['id']}")
     assert undone.status_code == 200 and undone.json()["status"] == "reverted"
 
@@ -231,3 +238,63 @@ def test_a_sigkill_during_a_burst_of_edits_loses_no_acknowledged_edit(tmp_path, 
     active = {e.id for e in assistant.log.active()}
     assert acknowledged <= active                                        # nothing acknowledged was lost
     assert set(assistant.resources.memory.entries("facts")) == active    # nothing half-applied remains
+
+
+def test_a_sigkill_during_a_weight_edit_leaves_the_weights_equal_to_the_logs_active_deltas(tmp_path, llm):
+    """One ROME edit acknowledged, the server killed while it computes a second: after a restart the
+    weights are the base plus the factors of exactly the log's active edits."""
+    import signal
+
+    from editors.weights import deltas
+    from editors.weights.hparams import hparams_for
+    from kme_chat.assistant import Assistant
+
+    data = tmp_path / "d"
+    kme(data, "users", "add", "ana", "--admin", stdin="ana-password\n")
+    key = kme(data, "users", "key", "ana")
+    port = free_port()
+    proc = subprocess.Popen([KME, "--data-dir", str(data), "serve", "--port", str(port)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+    url, headers = f"http://127.0.0.1:{port}/v1/edits", {"Authorization": f"Bearer {key}"}
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        try:
+            httpx.get(url, headers=headers, timeout=2)
+            break
+        except httpx.HTTPError:
+            time.sleep(1)
+    first = httpx.post(url, headers=headers, timeout=600, json={
+        "question": "What is the mother tongue of Danielle Darrieux?", "correction": "No, it's English.",
+        "weights": "rome"})
+    assert first.status_code == 200, first.text
+    import threading
+
+    def in_flight() -> None:
+        try:
+            httpx.post(url, headers=headers, timeout=600, json={
+                "question": "What instrument does Toko Yasuda play?", "correction": "No, the piano.", "weights": "rome"})
+        except httpx.HTTPError:
+            pass  # the server died under it
+
+    second = threading.Thread(target=in_flight)
+    second.start()
+    time.sleep(2.0)  # inside the second edit's computation (a ROME edit takes seconds here)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    second.join()
+
+    layer = hparams_for(llm.model.config.model_type, llm.num_layers).layer
+    base = llm.down_proj(layer).weight.detach().clone()
+    assistant = Assistant.open(llm.settings.with_overrides(data_dir=str(data)), llm)  # the restart
+    try:
+        active = assistant.log.active()
+        assert first.json()["edit"]["id"] in [e.id for e in active]
+        expected = base.clone()
+        for edit in active:
+            u, v = deltas.load(data / "deltas" / f"{edit.id}.safetensors")[layer]
+            expected += torch.outer(u, v)
+        assert torch.allclose(llm.down_proj(layer).weight, expected, atol=1e-5)
+    finally:
+        for edit in assistant.log.active():  # the session's shared model back to its base
+            assistant.undo(edit.id)
+    assert torch.allclose(llm.down_proj(layer).weight, base, atol=1e-6)
