@@ -20,18 +20,19 @@ import torch
 from .base import EditRequest
 from .memit import MEMIT
 from .weights import deltas
-from .weights.compute_key import compute_keys
 from .weights.null_space import null_space_projector, projected_solve
 
 
 class AlphaEdit(MEMIT):
     name = "alphaedit"
+    title = "AlphaEdit"
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._projectors: dict[int, torch.Tensor] = {}
         self.protected: dict[int, torch.Tensor] = {}         # layer -> Σ k kᵀ of the active edits (float64)
         self.keys: dict[str, dict[int, torch.Tensor]] = {}   # edit id -> layer -> its key (in,)
+        self._batch_keys: dict[int, torch.Tensor] = {}       # layer -> keys (in, n) of the batch being made
 
     def projector(self, layer: int) -> torch.Tensor:
         if layer not in self._projectors:
@@ -41,32 +42,17 @@ class AlphaEdit(MEMIT):
     def _protected(self, layer: int, size: int) -> torch.Tensor:
         return self.protected.get(layer, torch.zeros(size, size, dtype=torch.float64))
 
+    def solve(self, layer: int, keys: torch.Tensor) -> torch.Tensor:
+        """A = solve(P(K₁K₁ᵀ + K_pK_pᵀ) + λI, P K₁) in place of MEMIT's; this batch's keys are kept to
+        join the protected set once the whole batch is in."""
+        self._batch_keys[layer] = keys
+        return projected_solve(self.projector(layer), keys, self._protected(layer, keys.shape[0]), self.hp.l2).float()
+
     def spread(self, edits: Sequence[EditRequest], targets: torch.Tensor) -> dict[str, deltas.Factors]:
-        layers, prefixes = list(self.hp.layers), self.prefixes()
-        per_edit: dict[str, deltas.Factors] = {e.id: {} for e in edits}
-        batch_keys: dict[str, dict[int, torch.Tensor]] = {e.id: {} for e in edits}
-        try:
-            for i, layer in enumerate(layers):
-                keys = compute_keys(self.model, self.tokenizer, layer, [(e.prompt, e.subject) for e in edits],
-                                    prefixes).T                                         # (in, n)
-                residual = (targets - self._hidden_at(edits, layers[-1])) / (len(layers) - i)  # (out, n)
-                adjusted = projected_solve(self.projector(layer), keys, self._protected(layer, keys.shape[0]),
-                                           self.hp.l2).float()                          # (in, n)
-                factors = {layer: (residual, adjusted)}
-                if not deltas.is_finite(factors):
-                    raise ValueError("the AlphaEdit update is not finite (NaN/inf)")
-                with self.lock:
-                    deltas.add(self.model, factors)
-                for j, e in enumerate(edits):
-                    per_edit[e.id][layer] = (residual[:, j].clone(), adjusted[:, j].clone())
-                    batch_keys[e.id][layer] = keys[:, j].clone()
-        except BaseException:
-            for factors in per_edit.values():
-                with self.lock:
-                    deltas.subtract(self.model, factors)
-            raise
-        for edit_id, keys_by_layer in batch_keys.items():  # this batch's keys join the protected set
-            self._protect(edit_id, keys_by_layer)
+        self._batch_keys = {}
+        per_edit = super().spread(edits, targets)  # MEMIT's layer loop, with `solve` above
+        for j, edit in enumerate(edits):  # this batch's keys join the protected set
+            self._protect(edit.id, {layer: keys[:, j].clone() for layer, keys in self._batch_keys.items()})
         return per_edit
 
     def _protect(self, edit_id: str, keys_by_layer: dict[int, torch.Tensor], sign: float = 1.0) -> None:

@@ -24,6 +24,7 @@ from .weights.compute_value import ValueJob, compute_deltas
 
 class MEMIT(WeightEditor):
     name = "memit"
+    title = "MEMIT"
 
     @torch.no_grad()
     def _hidden_at(self, edits: Sequence[EditRequest], layer: int, rows_per_forward: int = 64) -> torch.Tensor:
@@ -77,12 +78,10 @@ class MEMIT(WeightEditor):
                 keys = compute_keys(self.model, self.tokenizer, layer, [(e.prompt, e.subject) for e in edits],
                                     prefixes).T                               # (in, n)
                 residual = (targets - self._hidden_at(edits, layers[-1])) / (len(layers) - i)  # (out, n)
-                c = self.stats.get([layer])[layer].double()
-                adjusted = torch.linalg.solve(self.hp.mom2_weight * c + keys.double() @ keys.double().T,
-                                              keys.double()).float()          # (in, n)
+                adjusted = self.solve(layer, keys)                               # (in, n)
                 factors = {layer: (residual, adjusted)}
                 if not deltas.is_finite(factors):
-                    raise ValueError("the MEMIT update is not finite (NaN/inf)")
+                    raise ValueError(f"the {self.title} update is not finite (NaN/inf)")
                 with self.lock:
                     deltas.add(self.model, factors)
                 for j, e in enumerate(edits):
@@ -93,6 +92,11 @@ class MEMIT(WeightEditor):
                     deltas.subtract(self.model, factors)
             raise
         return per_edit
+
+    def solve(self, layer: int, keys: torch.Tensor) -> torch.Tensor:
+        """The layer's update is R Aᵀ with A = (λC + KKᵀ)⁻¹K; keys (in, n) -> A (in, n)."""
+        c = self.stats.get([layer])[layer].double()
+        return torch.linalg.solve(self.hp.mom2_weight * c + keys.double() @ keys.double().T, keys.double()).float()
 
     def describe(self, edit: EditRequest) -> str:
         return f"memit: update of layers {self.hp.layers} down_proj (batch)"

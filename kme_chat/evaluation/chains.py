@@ -13,14 +13,12 @@ punctuation aside) over the chain lines, unrelated_unchanged over the unrelated 
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
-from ..router import route_correction
-from .conversations import contains, read_jsonl
+from .conversations import commit_correction, contains, log_case, read_jsonl
 
 
 def load_chains(path: str | Path) -> list[dict]:
@@ -53,18 +51,9 @@ def evaluate_chains(assistant, rows: list[dict], progress: Callable[[str, int, i
             reader_before = assistant.multihop(question).answer
         stored, errors = [], []
         for fact in row["facts"]:
-            routed = route_correction(fact["q"], "", fact["c"])
-            if routed.edit is None or routed.method == "form":
-                errors.append(f"not stored: {fact['c']!r} ({routed.reason})")
-                continue
-            routed.edit.routes = routed.route
-            routed.edit.user = "eval"
-            try:
-                edit = assistant.add_edit(routed.edit)
-            except UserError as exc:
-                errors.append(str(exc))
-                continue
-            stored.append(edit)
+            edit, error = commit_correction(assistant, fact["q"], "", fact["c"])
+            stored += [edit] if edit else []
+            errors += [error] if error else []
         start = time.perf_counter()
         chat = assistant.engine.answer(question, max_new_tokens=max_new_tokens)
         read = assistant.multihop(question)
@@ -80,9 +69,7 @@ def evaluate_chains(assistant, rows: list[dict], progress: Callable[[str, int, i
         for edit in stored:  # the next line starts from an empty memory again
             assistant.undo(edit.id)
         cases.append(case)
-        if cases_log is not None:
-            with open(cases_log, "a", encoding="utf-8") as f:
-                f.write(json.dumps(case, ensure_ascii=False) + "\n")
+        log_case(cases_log, case)
         progress("chains", i + 1, len(rows))
     return {"metrics": chain_metrics(cases), "cases": cases, "settings": {"max_new_tokens": max_new_tokens}}
 

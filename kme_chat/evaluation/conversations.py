@@ -39,6 +39,26 @@ def contains(answer: str, wanted: str) -> bool:
     return f" {normalise_object(wanted)} " in f" {normalise_object(answer)} "
 
 
+def commit_correction(assistant, question: str, answer: str, correction: str):
+    """A correction stored as a person stores it: routed, then committed on its route.
+    Returns (the saved edit or None, why not)."""
+    routed = route_correction(question, answer, correction)
+    if routed.edit is None or routed.method == "form":
+        return None, f"not stored: {correction!r} ({routed.reason})"
+    routed.edit.routes, routed.edit.user = routed.route, "eval"
+    try:
+        return assistant.add_edit(routed.edit), ""
+    except UserError as exc:
+        return None, str(exc)
+
+
+def log_case(cases_log: Path | None, case: dict) -> None:
+    """Appends a finished case as a JSON line (a long run can be read as it goes)."""
+    if cases_log is not None:
+        with open(cases_log, "a", encoding="utf-8") as f:
+            f.write(json.dumps(case, ensure_ascii=False) + "\n")
+
+
 def _listed(value) -> list[str]:
     if value is None:
         return []
@@ -152,9 +172,7 @@ def evaluate_conversations(assistant, rows: list[dict], progress: Callable[[str,
         case["leaks"] = sum(leaks(a, fragments) for a in answers if a)
         case["seconds"] = seconds[-1]
         cases.append(case)
-        if cases_log is not None:
-            with open(cases_log, "a", encoding="utf-8") as f:
-                f.write(json.dumps(case, ensure_ascii=False) + "\n")
+        log_case(cases_log, case)
         progress("conversations", i + 1, len(rows))
     return {"metrics": conversation_metrics(cases, seconds), "cases": cases,
             "settings": {"max_new_tokens": max_new_tokens, "lines": len(rows)}}

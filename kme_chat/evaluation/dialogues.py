@@ -15,14 +15,12 @@ without history before the edit and after it: the two answers must be equal (the
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Callable
 
 from ..errors import UserError
-from ..router import route_correction
-from .conversations import contains, read_jsonl
+from .conversations import commit_correction, contains, log_case, read_jsonl
 
 FOLLOW_KINDS = ("same", "paraphrase", "followup")
 
@@ -67,15 +65,10 @@ def evaluate_dialogues(assistant, rows: list[dict], progress: Callable[[str, int
         for i, turn in enumerate(turns):
             if "correct" in turn:
                 start = time.perf_counter()
-                routed = route_correction(turns[turn["of"]]["ask"], answers[turn["of"]], turn["correct"])
-                if routed.edit is None or routed.method == "form":
-                    errors.append(f"not stored: {turn['correct']!r} ({routed.reason})")
-                else:
-                    routed.edit.routes, routed.edit.user = routed.route, "eval"
-                    try:
-                        stored.append(assistant.add_edit(routed.edit))
-                    except UserError as exc:
-                        errors.append(str(exc))
+                edit, error = commit_correction(assistant, turns[turn["of"]]["ask"], answers[turn["of"]],
+                                                turn["correct"])
+                stored += [edit] if edit else []
+                errors += [error] if error else []
                 seconds = time.perf_counter() - start
                 log.append({"correct": turn["correct"], "stored": [e.summary for e in stored]})
                 continue
@@ -94,9 +87,7 @@ def evaluate_dialogues(assistant, rows: list[dict], progress: Callable[[str, int
             assistant.undo(edit.id)
         case = {"id": row.get("id", str(n)), "turns": log, "errors": errors, "commit_seconds": seconds}
         cases.append(case)
-        if cases_log is not None:
-            with open(cases_log, "a", encoding="utf-8") as f:
-                f.write(json.dumps(case, ensure_ascii=False) + "\n")
+        log_case(cases_log, case)
         progress("dialogues", n + 1, len(rows))
     return {"metrics": dialogue_metrics(cases), "cases": cases, "settings": {"max_new_tokens": max_new_tokens}}
 
