@@ -1,32 +1,16 @@
 """The OpenAI-style API and accounts on a real server (`kme-chat serve`), driven by the `openai`
 client, LangChain's ChatOpenAI and plain HTTP: each user's memory is their own."""
 import os
-import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import httpx
-import torch
 import pytest
+import torch
+
+from tests.servers import kme, start, stop
 
 pytestmark = pytest.mark.slow
-KME = str(Path(sys.executable).parent / "kme-chat")
 QUESTION = "Who is the CEO of Quarrow Labs?"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def kme(data: Path, *args: str, stdin: str = "") -> str:
-    done = subprocess.run([KME, "--data-dir", str(data), *args], input=stdin, capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
@@ -35,22 +19,9 @@ def server(tmp_path_factory):
     kme(data, "users", "add", "ana", "--admin", stdin="ana-password\n")
     kme(data, "users", "add", "ben", stdin="ben-password\n")
     keys = {"ana": kme(data, "users", "key", "ana"), "ben": kme(data, "users", "key", "ben")}
-    port = free_port()
-    log = open(data / "serve.log", "w")
-    proc = subprocess.Popen([KME, "--data-dir", str(data), "serve", "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            httpx.get(url + "/v1/models", timeout=2)
-            break
-        except httpx.HTTPError:
-            assert proc.poll() is None, (data / "serve.log").read_text()[-2000:]
-            time.sleep(1)
+    proc, url = start(data)
     yield {"url": url, "keys": keys, "data": data}
-    proc.terminate()
-    proc.wait(timeout=20)
+    stop(proc)
 
 
 def call(server, user: str | None, method: str, path: str, **kw) -> httpx.Response:
@@ -206,17 +177,8 @@ def test_a_sigkill_during_a_burst_of_edits_loses_no_acknowledged_edit(tmp_path, 
     data = tmp_path / "d"
     kme(data, "users", "add", "ana", stdin="ana-password\n")
     key = kme(data, "users", "key", "ana")
-    port = free_port()
-    proc = subprocess.Popen([KME, "--data-dir", str(data), "serve", "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}/v1/edits"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            httpx.get(url, timeout=2)
-            break
-        except httpx.HTTPError:
-            time.sleep(1)
+    proc, base = start(data)
+    url = f"{base}/v1/edits"
 
     def post(i: int) -> str | None:
         try:
@@ -252,17 +214,8 @@ def test_a_sigkill_during_a_weight_edit_leaves_the_weights_equal_to_the_logs_act
     data = tmp_path / "d"
     kme(data, "users", "add", "ana", "--admin", stdin="ana-password\n")
     key = kme(data, "users", "key", "ana")
-    port = free_port()
-    proc = subprocess.Popen([KME, "--data-dir", str(data), "serve", "--port", str(port)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url, headers = f"http://127.0.0.1:{port}/v1/edits", {"Authorization": f"Bearer {key}"}
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            httpx.get(url, headers=headers, timeout=2)
-            break
-        except httpx.HTTPError:
-            time.sleep(1)
+    proc, base = start(data)
+    url, headers = f"{base}/v1/edits", {"Authorization": f"Bearer {key}"}
     first = httpx.post(url, headers=headers, timeout=600, json={
         "question": "What is the mother tongue of Danielle Darrieux?", "correction": "No, it's English.",
         "weights": "rome"})

@@ -1,15 +1,11 @@
 """The app in real headless Chromium (Debian's), driven by Playwright, against `kme-chat serve`."""
-import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+
+from tests.servers import start, stop
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -19,39 +15,13 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
 QUESTION = "What is the largest planet in our solar system?"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian chromium is missing: `make test` installs it (apt-get install chromium)")
-    port = free_port()
-    data = tmp_path_factory.mktemp("appdata")
-    env = {**os.environ, "KME_DATA_DIR": str(data), "KME_PORT": str(port), "HF_HUB_OFFLINE": "1",
-           "GRADIO_ANALYTICS_ENABLED": "False"}
-    kme = Path(sys.executable).parent / "kme-chat"
-    log = open(data / "serve.log", "w")
-    proc = subprocess.Popen([str(kme), "serve"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("server exited: " + (data / "serve.log").read_text()[-2000:])
-            time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("server did not start in 180 s")
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
+    proc, url = start(tmp_path_factory.mktemp("appdata"))
+    yield url + "/"
+    stop(proc)
 
 
 @pytest.fixture(scope="module")

@@ -1,52 +1,20 @@
 """Two people signed in from two browsers: a correction changes its author's answers only."""
-import os
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
-from tests.test_browser import ARGS, CHROMIUM, ask, bot_messages, commit, flag_and_correct, free_port
+from tests.servers import kme, start, stop
+from tests.test_browser import ask, bot_messages, browser, commit, flag_and_correct  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-KME = str(Path(sys.executable).parent / "kme-chat")
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("accountsdata")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
-    for name, password in (("ana", "ana-password"), ("ben", "ben-password")):
-        subprocess.run([KME, "--data-dir", str(data), "users", "add", name], input=password + "\n", text=True,
-                       check=True, env=env, capture_output=True)
-    port = free_port()
-    log = open(data / "serve.log", "w")
-    proc = subprocess.Popen([KME, "--data-dir", str(data), "serve", "--port", str(port)], stdout=log,
-                            stderr=subprocess.STDOUT, env=env)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            assert proc.poll() is None, (data / "serve.log").read_text()[-2000:]
-            time.sleep(1)
-    yield url
-    proc.terminate()
-    proc.wait(timeout=20)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
+    for name in ("ana", "ben"):
+        kme(data, "users", "add", name, stdin=f"{name}-password\n")
+    proc, url = start(data)
+    yield url + "/"
+    stop(proc)
 
 
 def signed_in(browser, url: str, name: str, password: str):
