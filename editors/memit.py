@@ -20,6 +20,7 @@ from .weights import deltas
 from .weights.batching import right_padded
 from .weights.compute_key import compute_keys, subject_last_token
 from .weights.compute_value import ValueJob, compute_deltas
+from .weights.upper_stack import hidden_below
 
 
 class MEMIT(WeightEditor):
@@ -34,8 +35,7 @@ class MEMIT(WeightEditor):
             chunk = edits[start:start + rows_per_forward]
             input_ids, mask = right_padded([self.tokenizer(e.prompt)["input_ids"] for e in chunk],
                                            self.tokenizer.pad_token_id)
-            hidden = self.model.model(input_ids=input_ids, attention_mask=mask,
-                                      output_hidden_states=True).hidden_states[layer + 1]
+            hidden = hidden_below(self.model, layer + 1, input_ids, mask)  # the forward stops there
             idx = [subject_last_token(self.tokenizer, e.prompt, e.subject) for e in chunk]
             cols.append(hidden[torch.arange(len(chunk)), torch.tensor(idx)])
         return torch.cat(cols).T
@@ -63,7 +63,8 @@ class MEMIT(WeightEditor):
             keys = compute_keys(self.model, self.tokenizer, last, [(e.prompt, e.subject) for e in group], prefixes)
             jobs = [ValueJob([p + e.prompt for p in prefixes], f"{e.subject} is a", e.subject, e.target_new)
                     for e in group]
-            found.append(compute_deltas(self.model, self.tokenizer, last, jobs, keys @ weight.T, self.hp))
+            found.append(compute_deltas(self.model, self.tokenizer, last, jobs, keys @ weight.T, self.hp,
+                                        stack=self.stack(last)))
             if progress:
                 progress(start + len(group), len(edits))
         return self._hidden_at(edits, last) + torch.cat(found).T

@@ -19,6 +19,7 @@ from .weights.compute_value import compute_delta
 from .weights.hparams import ROMEHyperParams
 from .weights.layer_stats import CovarianceCache, sample_text
 from .weights.rank_one import rank_one_update, regularised_inverse
+from .weights.upper_stack import UpperStack
 
 
 class WeightEditor:
@@ -34,6 +35,7 @@ class WeightEditor:
         self.applied: dict[str, deltas.Factors] = {}
         self._prefixes: list[str] | None = None
         self._c_inv: dict[int, torch.Tensor] = {}
+        self._stacks: dict[int, UpperStack] = {}
         self.report: Callable[[str], None] = lambda stage: None  # told each step of a long edit as it starts
 
     def prefixes(self) -> list[str]:
@@ -46,6 +48,16 @@ class WeightEditor:
         if layer not in self._c_inv:
             self._c_inv[layer] = regularised_inverse(self.stats.get([layer])[layer], self.hp.stats_ridge)
         return self._c_inv[layer]
+
+    def stack(self, layer: int) -> UpperStack:
+        """The value step's copy of the layers from `layer` up; kept between edits until `release()`."""
+        if layer not in self._stacks:
+            self._stacks[layer] = UpperStack(self.model, layer, getattr(torch, self.hp.value_dtype))
+        return self._stacks[layer]
+
+    def release(self) -> None:
+        """Drops the value step's copies (~240 MB for the default model); the next edit rebuilds them."""
+        self._stacks.clear()
 
     def _file(self, edit_id: str) -> Path | None:
         return self.delta_dir / f"{edit_id}.safetensors" if self.delta_dir else None
@@ -104,7 +116,7 @@ class ROME(WeightEditor):
         texts = [p + edit.prompt for p in prefixes]
         self.report("value v* by optimisation")
         delta = compute_delta(self.model, self.tokenizer, layer, texts, f"{edit.subject} is a", edit.subject,
-                              edit.target_new, w_k, hp)
+                              edit.target_new, w_k, hp, stack=self.stack(layer))
         self.report("rank-one update (u, v)")
         u, v = rank_one_update(weight, c_inv, key, w_k + delta)
         return {layer: (u, v)}

@@ -161,13 +161,13 @@ def test_batched_value_step_and_keys_equal_one_edit_at_a_time(tiny, llm, monkeyp
 
     # On this random model the third edit's NLL falls below 10.70 after one step and the others'
     # never do: one edit stops early and the batch is rebuilt without it.
-    hp = ROMEHyperParams(v_steps=12, v_stop_nll=10.70, v_lr=0.5, clamp_norm=1000.0)
+    hp = ROMEHyperParams(v_steps=12, v_stop_nll=10.70, v_lr=0.5, clamp_norm=1000.0, value_dtype="float32")
     layouts = []
 
     class CountedLayout(compute_value._Layout):
-        def __init__(self, model, rows, jobs, pad_id):
+        def __init__(self, model, stack, layer, rows, jobs, pad_id):
             layouts.append(list(jobs))
-            super().__init__(model, rows, jobs, pad_id)
+            super().__init__(model, stack, layer, rows, jobs, pad_id)
 
     monkeypatch.setattr(compute_value, "_Layout", CountedLayout)
     prefixes = ["", "Hello there. "]

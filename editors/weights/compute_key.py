@@ -8,6 +8,7 @@ import torch
 
 from .batching import right_padded
 from .hooks import thread_hook
+from .upper_stack import StopForward
 
 
 class EditInputError(ValueError):
@@ -41,12 +42,16 @@ def compute_keys(model, tokenizer, layer: int, edits: Sequence[tuple[str, str]],
 
     def grab(mod, args, output=None):
         captured["k"] = args[0].detach()
+        raise StopForward  # nothing above the edited layer is needed
 
     with thread_hook(model.model.layers[layer].mlp.down_proj, grab, kind="pre"):
         for start in range(0, len(texts), rows_per_forward):
             chunk = texts[start:start + rows_per_forward]
             input_ids, mask = right_padded([tokenizer(text)["input_ids"] for text, _ in chunk], tokenizer.pad_token_id)
-            model.model(input_ids=input_ids, attention_mask=mask)
+            try:
+                model.model(input_ids=input_ids, attention_mask=mask)
+            except StopForward:
+                pass
             at = torch.tensor(positions[start:start + rows_per_forward])
             keys.append(captured["k"][torch.arange(len(chunk)), at])
     return torch.cat(keys).view(len(edits), len(prefixes), -1).mean(1)

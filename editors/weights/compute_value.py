@@ -13,12 +13,15 @@ import torch
 from .batching import right_padded
 from .compute_key import EditInputError, subject_last_token
 from .hooks import thread_hook
+from .upper_stack import UpperStack, hidden_below
 
 
 class SplitBatch:
     """Rows cut at the subject's last token. δ only changes that token and what follows, so the
     part before it is run once (its keys and values cached) and each optimisation step runs only
-    the few tokens from the subject's last token on: ~3x fewer tokens per step."""
+    the few tokens from the subject's last token on: ~3x fewer tokens per step. Layers below the
+    edited one do not see δ at all: their output is computed once for all tokens, and the steps
+    start at the edited layer (`UpperStack`)."""
 
     def __init__(self, sequences: Sequence[list[int]], cut: Sequence[int], pad_id: int):
         n, width_p = len(sequences), max(cut)
@@ -34,16 +37,21 @@ class SplitBatch:
         self.suffix_positions = cut_t + torch.arange(self.suffix.shape[1])[None, :]
         self.mask = torch.cat([self.prefix_mask, self.suffix_mask], 1)
 
-    def prefix_cache(self, model):
-        if self.prefix.shape[1] == 0:
-            return None
-        return model.model(input_ids=self.prefix, attention_mask=self.prefix_mask, position_ids=self.prefix_positions,
-                           use_cache=True).cache
+    def start(self, model, stack: UpperStack, layer: int):
+        """Runs what does not depend on δ: the layers below `layer` for all tokens, then the prefix
+        through the stack (its cache). Returns (cache or None, the suffix entering `layer`)."""
+        below = hidden_below(model, layer, torch.cat([self.prefix, self.suffix], 1), self.mask,
+                             torch.cat([self.prefix_positions, self.suffix_positions], 1))
+        width_p = self.prefix.shape[1]
+        cache = None
+        if width_p:
+            cache = stack.run(below[:, :width_p], self.prefix_mask, self.prefix_positions, use_cache=True).cache
+        return cache, below[:, width_p:]
 
-    def suffix_hidden(self, model, cache) -> torch.Tensor:
+    def suffix_hidden(self, stack: UpperStack, cache, suffix_below: torch.Tensor) -> torch.Tensor:
         past = copy.deepcopy(cache) if cache is not None else None  # the forward appends to the cache
-        return model.model(input_ids=self.suffix, attention_mask=self.mask, position_ids=self.suffix_positions,
-                           cache=past, use_cache=past is not None).last_hidden_state
+        return stack.run(suffix_below, self.mask, self.suffix_positions, cache=past,
+                         use_cache=past is not None).last_hidden_state
 
 
 def object_token_ids(tokenizer, text: str) -> list[int]:
@@ -103,8 +111,9 @@ class _Layout:
     few positions only (target tokens, each essence's last token): the LM head (a 49k-word
     vocabulary) runs on those alone."""
 
-    def __init__(self, model, rows: Sequence[_JobRows], jobs: Sequence[int], pad_id: int):
-        self.model, self.jobs = model, torch.tensor(list(jobs))
+    def __init__(self, model, stack: UpperStack, layer: int, rows: Sequence[_JobRows], jobs: Sequence[int],
+                 pad_id: int):
+        self.stack, self.jobs = stack, torch.tensor(list(jobs))
         sequences, cuts, owner, nll_row, nll_pos, nll_owner, wanted, kl_row, kl_pos = ([] for _ in range(9))
         for local, job in enumerate(jobs):
             first = len(sequences)
@@ -125,11 +134,11 @@ class _Layout:
         self.nll_owner, self.wanted = torch.tensor(nll_owner), torch.tensor(wanted)
         self.tokens = torch.zeros(len(jobs)).index_add_(0, self.nll_owner, torch.ones(len(nll_owner)))
         with torch.no_grad():
-            self.cache = self.batch.prefix_cache(model)
+            self.cache, self.suffix_below = self.batch.start(model, stack, layer)
 
     def logp(self) -> torch.Tensor:
-        hidden = self.batch.suffix_hidden(self.model, self.cache)
-        return torch.log_softmax(self.model.lm_head(hidden[self.row_index, self.pos_index]).float(), -1)
+        hidden = self.batch.suffix_hidden(self.stack, self.cache, self.suffix_below)
+        return torch.log_softmax(self.stack.lm_head(hidden[self.row_index, self.pos_index]).float(), -1)
 
     def nll_and_essence(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean NLL of the target per edit, and the essence's next-token log-probabilities."""
@@ -140,22 +149,26 @@ class _Layout:
 
 
 def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks: torch.Tensor, hp,
-                   rebatch_below: float = 0.75) -> torch.Tensor:
+                   rebatch_below: float = 0.75, stack: UpperStack | None = None) -> torch.Tensor:
     """δ for several edits at once, (n, hidden). Each edit has its own δ, rows and loss; the loss
     summed over edits gives each δ exactly its own gradient, and Adam works per coordinate, so the
     result is what one call per edit would give, in fewer, larger forwards. An edit stops once its
     NLL is low enough (its δ is kept as it was then); once fewer than `rebatch_below` of the
-    batch's edits are still running, the batch is rebuilt from those alone."""
+    batch's edits are still running, the batch is rebuilt from those alone. The steps run on
+    `stack` (layers `layer`.. in `hp.value_dtype`; made here when not given)."""
     rows = [_job_rows(tokenizer, job, hp) for job in jobs]
+    if stack is None or stack.first != layer:
+        stack = UpperStack(model, layer, getattr(torch, hp.value_dtype))
+    stack.sync()
     n = len(jobs)
     k_norm_sq = w_ks.norm(dim=1) ** 2
     max_norm = hp.clamp_norm * w_ks.norm(dim=1)
     delta = torch.zeros(n, w_ks.shape[1], requires_grad=True)
-    layout = _Layout(model, rows, range(n), tokenizer.pad_token_id)
+    layout = _Layout(model, stack, layer, rows, range(n), tokenizer.pad_token_id)
 
     def add_delta(mod, args, output):
         out = output.clone()
-        out[:, 0] += delta[layout.owner]  # every row's suffix starts at its subject's last token
+        out[:, 0] += delta[layout.owner].to(out.dtype)  # every row's suffix starts at its subject's last token
         return out
 
     with torch.no_grad():
@@ -163,43 +176,36 @@ def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks:
     optimiser = torch.optim.Adam([delta], lr=hp.v_lr)
     result = torch.zeros(n, w_ks.shape[1])
     done = torch.zeros(n, dtype=torch.bool)
-    params = [p for p in model.parameters()]
-    grads_were = [p.requires_grad for p in params]
-    for p in params:
-        p.requires_grad_(False)  # gradients for δ only
-    try:
-        for step in range(hp.v_steps):
-            running = (~done).nonzero()[:, 0]
-            if len(running) < rebatch_below * len(layout.jobs):
-                layout = _Layout(model, rows, running.tolist(), tokenizer.pad_token_id)
-            ids = layout.jobs
-            optimiser.zero_grad()
-            with thread_hook(model.model.layers[layer].mlp, add_delta):  # not while a prefix is cached
-                nll, essence = layout.nll_and_essence()
-            kl = (base[ids].exp() * (base[ids] - essence)).sum(-1)  # KL(before ‖ after) per edit
-            loss = nll + hp.kl_factor * kl + hp.v_weight_decay * (delta[ids] ** 2).sum(1) / k_norm_sq[ids]
-            bad = ~torch.isfinite(loss) & ~done[ids]
-            if bad.any():
-                subject = jobs[int(ids[bad][0])].subject
-                raise EditInputError(f"the optimisation diverged (NaN) for {subject!r}; nothing was changed")
-            finished = ids[(nll.detach() < hp.v_stop_nll) & ~done[ids]]  # the new object is likely enough
-            result[finished] = delta.detach()[finished]
-            done[finished] = True
-            if done.all():
-                break
-            (loss * ~done[ids]).sum().backward()
-            optimiser.step()
-            with torch.no_grad():
-                norms = delta.norm(dim=1)
-                delta.mul_(torch.where(norms > max_norm, max_norm / norms, torch.ones_like(norms))[:, None])
-    finally:
-        for p, was in zip(params, grads_were):
-            p.requires_grad_(was)
+    for step in range(hp.v_steps):
+        running = (~done).nonzero()[:, 0]
+        if len(running) < rebatch_below * len(layout.jobs):
+            layout = _Layout(model, stack, layer, rows, running.tolist(), tokenizer.pad_token_id)
+        ids = layout.jobs
+        optimiser.zero_grad()
+        with thread_hook(stack.mlp(layer), add_delta):  # the stack's copy: other chats never see δ
+            nll, essence = layout.nll_and_essence()  # (not around a layout's prefix cache)
+        kl = (base[ids].exp() * (base[ids] - essence)).sum(-1)  # KL(before ‖ after) per edit
+        loss = nll + hp.kl_factor * kl + hp.v_weight_decay * (delta[ids] ** 2).sum(1) / k_norm_sq[ids]
+        bad = ~torch.isfinite(loss) & ~done[ids]
+        if bad.any():
+            subject = jobs[int(ids[bad][0])].subject
+            raise EditInputError(f"the optimisation diverged (NaN) for {subject!r}; nothing was changed")
+        finished = ids[(nll.detach() < hp.v_stop_nll) & ~done[ids]]  # the new object is likely enough
+        result[finished] = delta.detach()[finished]
+        done[finished] = True
+        if done.all():
+            break
+        (loss * ~done[ids]).sum().backward()
+        optimiser.step()
+        with torch.no_grad():
+            norms = delta.norm(dim=1)
+            delta.mul_(torch.where(norms > max_norm, max_norm / norms, torch.ones_like(norms))[:, None])
     result[~done] = delta.detach()[~done]  # ran out of steps: the last δ
     return result
 
 
 def compute_delta(model, tokenizer, layer: int, texts: Sequence[str], essence: str, subject: str,
-                  target: str, w_k: torch.Tensor, hp) -> torch.Tensor:
+                  target: str, w_k: torch.Tensor, hp, stack: UpperStack | None = None) -> torch.Tensor:
     """δ for one edit (ROME)."""
-    return compute_deltas(model, tokenizer, layer, [ValueJob(texts, essence, subject, target)], w_k[None], hp)[0]
+    return compute_deltas(model, tokenizer, layer, [ValueJob(texts, essence, subject, target)], w_k[None], hp,
+                          stack=stack)[0]
