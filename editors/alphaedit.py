@@ -2,8 +2,9 @@
 preserved keys, for many edits one after another.
 
 Step 1 (the values) is MEMIT's. Step 2 per layer: A = solve(P(K₁K₁ᵀ + K_pK_pᵀ) + λI, P K₁) and
-ΔW = R Aᵀ (`weights/null_space.py`), where P comes from the layer's key statistics and K_pK_pᵀ sums
-the keys of the edits already made, so a new edit does not overwrite the earlier ones.
+ΔW = R Aᵀ (`weights/null_space.py`, which solves it in the null space's own coordinates), where
+P = U Uᵀ comes from the layer's key statistics and K_pK_pᵀ sums the keys of the edits already
+made, so a new edit does not overwrite the earlier ones.
 
 Each edit keeps its own columns (r_j, a_j) per layer: undo subtracts them exactly, as for MEMIT,
 and takes the edit's keys out of the protected set. Edits made after it were computed with those
@@ -20,7 +21,7 @@ import torch
 from .base import EditRequest
 from .memit import MEMIT
 from .weights import deltas
-from .weights.null_space import null_space_projector, projected_solve
+from .weights.null_space import in_basis, null_space_basis, solve_in_null_space
 
 
 class AlphaEdit(MEMIT):
@@ -29,24 +30,31 @@ class AlphaEdit(MEMIT):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._projectors: dict[int, torch.Tensor] = {}
-        self.protected: dict[int, torch.Tensor] = {}         # layer -> Σ k kᵀ of the active edits (float64)
+        self._bases: dict[int, torch.Tensor] = {}
+        self.protected: dict[int, torch.Tensor] = {}         # layer -> Σ (Uᵀk)(Uᵀk)ᵀ of the active edits (float64)
         self.keys: dict[str, dict[int, torch.Tensor]] = {}   # edit id -> layer -> its key (in,)
         self._batch_keys: dict[int, torch.Tensor] = {}       # layer -> keys (in, n) of the batch being made
 
-    def projector(self, layer: int) -> torch.Tensor:
-        if layer not in self._projectors:
-            self._projectors[layer] = null_space_projector(self.stats.get([layer])[layer], self.hp.null_threshold)
-        return self._projectors[layer]
+    def basis(self, layer: int) -> torch.Tensor:
+        """U: the null space of the layer's preserved keys (P = U Uᵀ)."""
+        if layer not in self._bases:
+            self._bases[layer] = null_space_basis(self.stats.get([layer])[layer], self.hp.null_threshold,
+                                                  self.hp.null_fraction)
+        return self._bases[layer]
 
-    def _protected(self, layer: int, size: int) -> torch.Tensor:
+    def _protected(self, layer: int) -> torch.Tensor:
+        size = self.basis(layer).shape[1]
         return self.protected.get(layer, torch.zeros(size, size, dtype=torch.float64))
 
     def solve(self, layer: int, keys: torch.Tensor) -> torch.Tensor:
-        """A = solve(P(K₁K₁ᵀ + K_pK_pᵀ) + λI, P K₁) in place of MEMIT's; this batch's keys are kept to
-        join the protected set once the whole batch is in."""
+        """A = U solve(Uᵀ(K₁K₁ᵀ + K_pK_pᵀ)U + λI, UᵀK₁) in place of MEMIT's; this batch's keys are
+        kept to join the protected set once the whole batch is in."""
         self._batch_keys[layer] = keys
-        return projected_solve(self.projector(layer), keys, self._protected(layer, keys.shape[0]), self.hp.l2).float()
+        basis = self.basis(layer)
+        preserved = None
+        if self.hp.c_weight:
+            preserved = self.hp.c_weight * (basis.T @ self.stats.get([layer])[layer].double() @ basis)
+        return solve_in_null_space(basis, keys, self._protected(layer), self.hp.l2, preserved).float()
 
     def spread(self, edits: Sequence[EditRequest], targets: torch.Tensor) -> dict[str, deltas.Factors]:
         self._batch_keys = {}
@@ -57,8 +65,8 @@ class AlphaEdit(MEMIT):
 
     def _protect(self, edit_id: str, keys_by_layer: dict[int, torch.Tensor], sign: float = 1.0) -> None:
         for layer, key in keys_by_layer.items():
-            k = key.double()
-            self.protected[layer] = self._protected(layer, k.shape[0]) + sign * torch.outer(k, k)
+            k = in_basis(self.basis(layer), key[:, None])
+            self.protected[layer] = self._protected(layer) + sign * (k @ k.T)
         if sign > 0:
             self.keys[edit_id] = keys_by_layer
             if self._keys_file(edit_id):
@@ -86,8 +94,8 @@ class AlphaEdit(MEMIT):
         if path and path.is_file():
             keys = _load_keys(path)
             for layer, key in keys.items():
-                k = key.double()
-                self.protected[layer] = self._protected(layer, k.shape[0]) + torch.outer(k, k)
+                k = in_basis(self.basis(layer), key[:, None])
+                self.protected[layer] = self._protected(layer) + k @ k.T
             self.keys[edit.id] = keys
         return True
 

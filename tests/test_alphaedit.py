@@ -4,7 +4,7 @@ import torch
 
 from editors.base import EditRequest
 from editors.weights import deltas
-from editors.weights.null_space import null_space_projector, projected_solve
+from editors.weights.null_space import null_space_basis, null_space_projector, solve_in_null_space
 from tests.test_rome import tiny  # noqa: F401  (the module fixture)
 
 EDITS = [EditRequest("a1", "Danielle Darrieux", "The mother tongue of Danielle Darrieux is", "English"),
@@ -15,11 +15,19 @@ def test_projected_update_leaves_the_preserved_span_unchanged():
     torch.manual_seed(0)
     basis = torch.linalg.qr(torch.randn(40, 40))[0]
     c = basis @ torch.diag(torch.cat([torch.full((25,), 5.0), torch.full((15,), 1e-4)])) @ basis.T
-    p = null_space_projector(c, 1e-2)
+    u = null_space_basis(c, 1e-2)
+    assert u.shape == (40, 15)
     keys, residual = torch.randn(40, 3), torch.randn(16, 3)
-    delta = residual.double() @ projected_solve(p, keys, torch.zeros(40, 40, dtype=torch.float64), 10.0).T
+    earlier = torch.randn(40, 2).double()
+    protected = (u.T @ earlier) @ (u.T @ earlier).T                      # Σ (Uᵀk)(Uᵀk)ᵀ
+    a = solve_in_null_space(u, keys, protected, 10.0)
+    delta = residual.double() @ a.T
     preserved = basis[:, :25].double()                                  # the large-eigenvalue span
     assert delta.abs().max() > 1e-3 and (delta @ preserved).abs().max() < 1e-6
+    # the same A as the paper's d x d form, solve(P(K₁K₁ᵀ + K_pK_pᵀ) + λI, P K₁)
+    p, k = null_space_projector(c, 1e-2), keys.double()
+    paper = torch.linalg.solve(p @ (k @ k.T + earlier @ earlier.T) + 10.0 * torch.eye(40, dtype=torch.float64), p @ k)
+    assert torch.allclose(a, paper, atol=1e-9)
 
 
 def alphaedit(tiny, llm, tmp_path, threshold=0.5):  # noqa: F811
