@@ -7,7 +7,7 @@ export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: run test test-fast bench report browser clean
+.PHONY: run test test-fast bench report lifelong browser clean
 
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 
 report: $(STAMP)
 	$(VENV)/bin/kme-chat report
+
+# weight edits to 1 000, one after another (hours here) -> bench/results/lifelong.md
+lifelong: $(STAMP)
+	$(VENV)/bin/kme-chat report --plan lifelong
 
 clean:
 	rm -rf $(VENV) kme-data .pytest_cache

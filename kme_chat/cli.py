@@ -59,7 +59,8 @@ def cmd_eval(args, settings) -> int:
     limit = 20 if args.limit is None else args.limit
     run = Run(args.method, args.format, limit, args.mode, checkpoints, args.sample, args.group, args.questions,
               not args.no_single_hops, args.locality, args.offset)
-    result = run_one(run, LocalLLM.load(settings), settings, data_file=Path(args.data))
+    # scored on the float model, as every earlier run was
+    result = run_one(run, LocalLLM.load(settings.with_overrides(keep_float=True)), settings, data_file=Path(args.data))
     print(json.dumps({"metrics": result["metrics"], "timings": result["timings"]}, indent=2))
     if args.json:
         save(result, Path(args.json))
@@ -110,7 +111,7 @@ def _eval_lines(args, settings, load, evaluate, prefix: str) -> int:
 def cmd_report(args, settings) -> int:
     from .report import run_report
 
-    path = run_report(settings, fresh=args.fresh, only=args.only)
+    path = run_report(settings, fresh=args.fresh, only=args.only, plan=args.plan)
     print(f"report written to {path}")
     return 0
 
@@ -216,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="every method on fixed subsets -> bench/results/report.md (+ JSON, plot)")
     p.add_argument("--fresh", action="store_true", help="run again even where a results file exists")
     p.add_argument("--only", nargs="*", help="run only these (run names or methods); the report lists all")
+    p.add_argument("--plan", default="main", help="main (every method) or lifelong (weight edits to 1 000, "
+                   "-> bench/results/lifelong.md)")
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("edit", help="add, list or undo edits")

@@ -69,6 +69,18 @@ PLAN = [
 ]
 
 
+# Lifelong weight editing (issue 16): 1 000 CounterFact edits one after another, measured as they
+# pile up, on records #7000-7999, which no tuning run used (README lists the offsets used).
+LIFELONG_AT = dict(format="counterfact", limit=1000, mode="sequential", offset=7000)
+LIFELONG = [
+    Run("rome", **LIFELONG_AT, checkpoints=[1, 10, 100, 250, 500], sample=100),
+    Run("memit", **LIFELONG_AT, group=100, checkpoints=[100, 250, 500], sample=100),
+    Run("alphaedit", **LIFELONG_AT, checkpoints=[1, 10, 100, 200, 250, 500], sample=200),
+    Run("alphaedit", **LIFELONG_AT, group=100, checkpoints=[100, 250, 500], sample=None),  # all 1 000 measured
+]
+PLANS = {"main": PLAN, "lifelong": LIFELONG}
+
+
 def progress(stage: str, done: int, total: int) -> None:
     print(f"\r{stage}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
@@ -127,7 +139,7 @@ def table(results: list[dict], columns: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def plot_curves(results: list[dict], path: Path) -> bool:
+def plot_curves(results: list[dict], path: Path, keys=("efficacy", "locality")) -> bool:
     curves = [r for r in results if r.get("curve") and len(r["curve"]) > 1]
     if not curves:
         return False
@@ -136,19 +148,21 @@ def plot_curves(results: list[dict], path: Path) -> bool:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
+    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), sharex=True)
     for r in curves:
         xs = [p["edits"] for p in r["curve"]]
-        for ax, key in zip(axes, ("efficacy", "locality")):
-            ax.plot(xs, [p.get(key) for p in r["curve"]], marker="o", label=f"{r['method']} ({r['n']} edits)")
-    for ax, key in zip(axes, ("efficacy", "locality")):
+        group = r.get("run", {}).get("group", 1)
+        label = f"{r['method']} ({r['n']} edits{f', batches of {group}' if group > 1 else ''})"
+        for ax, key in zip(axes, keys):
+            ax.plot(xs, [p.get(key) for p in r["curve"]], marker="o", label=label)
+    for ax, key in zip(axes, keys):
         ax.set_xscale("log")
         ax.set_ylim(0, 1.05)
         ax.set_xlabel("sequential edits made")
         ax.set_title(key)
         ax.grid(alpha=0.3)
     axes[0].legend(loc="lower left")
-    fig.suptitle("CounterFact: efficacy and locality as edits pile up (SmolLM2-135M, CPU)")
+    fig.suptitle(f"CounterFact: {' and '.join(keys)} as edits pile up (SmolLM2-135M, CPU)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -175,11 +189,39 @@ def write_report(results: list[dict], folder: Path = RESULTS) -> Path:
     return path
 
 
+def curve_table(results: list[dict]) -> str:
+    """One row per run and measured point: edits made, then efficacy / generality / locality."""
+    lines = ["| method | batch | edits made | measured | efficacy | generality | locality | s/edit |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        group = r.get("run", {}).get("group", 1)
+        for p in r.get("curve", []):
+            lines.append(f"| {r['method']} | {group} | {p['edits']} | {p['measured']} | {_cell(p.get('efficacy'))} | "
+                         f"{_cell(p.get('generality'))} | {_cell(p.get('locality'))} | "
+                         f"{_cell(r['timings'].get('edit_mean_s') / group)} |")
+    return "\n".join(lines)
+
+
+def write_lifelong(results: list[dict], folder: Path = RESULTS) -> Path:
+    plot_curves(results, folder / "lifelong_curve.png", keys=("efficacy", "generality", "locality"))
+    body = ["# Lifelong weight editing: CounterFact edits one after another", "",
+            f"Records #{LIFELONG_AT['offset']}-#{LIFELONG_AT['offset'] + LIFELONG_AT['limit'] - 1}, which no tuning run "
+            "used. At each point the edits made so far are measured (a sample spread over them where `measured` is "
+            "smaller); s/edit is the wall time of all edits over their number.", "",
+            curve_table(results), "", "![efficacy, generality and locality vs sequential edits](lifelong_curve.png)", ""]
+    path = folder / "lifelong.md"
+    path.write_text("\n".join(body))
+    return path
+
+
 def run_report(settings: Settings, fresh: bool = False, only: list[str] | None = None,
-               folder: Path = RESULTS) -> Path:
+               folder: Path = RESULTS, plan: str = "main") -> Path:
     """Runs the plan's missing results (or, with `only`, just those runs), then writes the report
     from every result file of the plan that exists."""
-    chosen = [r for r in PLAN if not only or r.name in only or r.method in only]
+    if plan not in PLANS:
+        raise UserError(f"unknown plan {plan!r}; choose one of {', '.join(PLANS)}")
+    runs = PLANS[plan]
+    chosen = [r for r in runs if not only or r.name in only or r.method in only]
     if only and not chosen:
         raise UserError(f"nothing in the plan matches {only}; runs are: {', '.join(r.name for r in PLAN)}")
     llm = None
@@ -192,7 +234,7 @@ def run_report(settings: Settings, fresh: bool = False, only: list[str] | None =
         if llm is None:
             from .model import LocalLLM
 
-            llm = LocalLLM.load(settings)
+            llm = LocalLLM.load(settings.with_overrides(keep_float=True))  # scored on the float model
         save(run_one(run, llm, settings), path)
-    results = [json.loads((folder / f"{r.name}.json").read_text()) for r in PLAN if (folder / f"{r.name}.json").is_file()]
-    return write_report(results, folder)
+    results = [json.loads((folder / f"{r.name}.json").read_text()) for r in runs if (folder / f"{r.name}.json").is_file()]
+    return write_lifelong(results, folder) if plan == "lifelong" else write_report(results, folder)
