@@ -75,6 +75,7 @@ class Timer:
 
     def summary(self, name: str) -> dict:
         return {f"{name}_mean_s": statistics.fmean(self.samples) if self.samples else 0.0,
+                f"{name}_median_s": statistics.median(self.samples) if self.samples else 0.0,
                 f"{name}_p95_s": _p95(self.samples), f"{name}_count": len(self.samples)}
 
 

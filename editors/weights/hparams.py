@@ -7,14 +7,15 @@ from dataclasses import dataclass, field
 @dataclass
 class ROMEHyperParams:
     layer: int = 4                  # which MLP down-projection to edit (see README: layer sweep)
-    prefix_count: int = 4           # "" + model-written prefixes the key is averaged over
+    prefix_count: int = 2           # "" + model-written prefixes the key is averaged over (4 -> 2: README)
     prefix_tokens: int = 6
     v_steps: int = 25               # optimisation of the value vector
-    v_lr: float = 1.0               # 0.5 -> 1.0: 16 -> 12 steps per edit, same scores (README)
-    v_stop_nll: float = 0.05        # stop once the new object's mean NLL is below this
+    v_lr: float = 2.0               # 0.5 -> 1.0 -> 2.0: fewer steps per edit, same scores (README)
+    v_stop_nll: float = 0.2         # stop once the new object's mean NLL is below this (0.05 -> 0.2: README)
     v_weight_decay: float = 0.01
     kl_factor: float = 0.0625       # keeps "{subject} is a" essence unchanged
     clamp_norm: float = 4.0         # |delta| <= clamp_norm * |W k*|
+    value_dtype: str = "bfloat16"   # the value step's copy of the upper layers (README: value step)
     max_target_tokens: int = 24
     stats_sequences: int = 256      # covariance sample: self-generated text
     stats_tokens: int = 96
@@ -31,7 +32,9 @@ class MEMITHyperParams(ROMEHyperParams):
 @dataclass
 class AlphaEditHyperParams(MEMITHyperParams):
     null_threshold: float = 1e-2    # P keeps C's eigenvectors with eigenvalue < this x the largest
-    l2: float = 10.0                # lambda in solve(P(K1K1^T + KpKp^T) + lambda I, P K1), as the paper
+    null_fraction: float | None = None  # if set: P keeps this share of them, the smallest (README: AlphaEdit)
+    l2: float = 10.0                # lambda in solve(P(K1K1^T + KpKp^T + mu C) + lambda I, P K1), as the paper
+    c_weight: float = 0.0           # mu: MEMIT's soft weighting of the preserved keys (0 = the paper's form)
 
 
 def hparams_for(model_type: str, num_layers: int) -> ROMEHyperParams:
