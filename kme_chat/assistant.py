@@ -19,7 +19,7 @@ from .accounts import User
 from .errors import Forbidden, NotFound, UserError
 from .memory import seen_by
 from .methods import Resources, build_editor
-from .model import LocalLLM
+from .model import LocalLLM, return_freed_memory
 from .validation import clean_text, validate_edit
 
 log = logging.getLogger(__name__)
@@ -99,6 +99,8 @@ class Assistant:
                     finally:
                         if getattr(editor, "changes_weights", False):
                             editor.report = lambda stage: None
+                            editor.release()  # its working copy of the layers: the server stays small
+                            return_freed_memory()
                     done.append(editor)
                 on_stage("saving to the edit log")
                 self.log.add(edit)  # committed: the edit is saved from here on

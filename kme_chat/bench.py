@@ -1,6 +1,7 @@
 """`kme-chat bench`: speed and memory, written to bench/results/*.json (numbers live here, not in tests)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -123,9 +124,33 @@ def bench_router() -> dict:
     return {k: v for k, v in result.items() if k != "misses"} | {"misses": result["misses"]}
 
 
-def bench_weights(edits: int = 10, memit_batch: int = 10) -> dict:
-    """ROME: seconds per edit and efficacy on the float model and on the quantised chat view;
-    covariance statistics computed from scratch for one layer; a MEMIT batch; RSS."""
+def _rome_timings(llm, cases) -> dict:
+    """ROME edits one at a time (each reverted): seconds per edit, efficacy on the scoring model and
+    on the quantised chat view. The first edit also builds the value step's copy of the layers."""
+    from .methods import build_editor
+
+    rome = build_editor("rome", llm)
+    rome.c_inv(rome.hp.layer)  # warm: the covariance is loaded (and inverted) once per process
+    rome.prefixes()
+    times, held, held_quantised = [], [], []
+    for case in cases:
+        r = case.request
+        start = time.perf_counter()
+        rome.apply([r])
+        times.append(time.perf_counter() - start)
+        held.append(_prefers_new(llm, r))
+        held_quantised.append(_prefers_new(llm, r, quantised=True))
+        rome.revert([r])
+    first, rest = times[0], sorted(times[1:])
+    return {"edits": len(times), "first_edit_s": round(first, 2), "median_s": round(statistics.median(rest), 2),
+            "mean_s": round(statistics.fmean(rest), 2), "p95_s": round(_p95(rest), 2),
+            "efficacy": statistics.fmean(held), "efficacy_quantised": statistics.fmean(held_quantised)}
+
+
+def bench_weights(edits: int = 21, memit_batch: int = 10) -> dict:
+    """ROME: seconds per edit (median over all but the first, which builds the value step's copy)
+    and efficacy, with the float model kept (evaluation) and with one int8 copy (serving);
+    covariance statistics computed from scratch for one layer; a MEMIT batch."""
     from editors.weights.hparams import hparams_for
     from editors.weights.layer_stats import CovarianceCache
 
@@ -133,7 +158,9 @@ def bench_weights(edits: int = 10, memit_batch: int = 10) -> dict:
     from .methods import build_editor
     from .model import LocalLLM
 
-    settings = Settings()
+    settings = Settings(keep_float=True)
+    cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", edits + memit_batch,
+                       offset=1000)  # records no other run uses
     llm = LocalLLM.load(settings)
     hp = hparams_for(llm.model.config.model_type, llm.num_layers)
     with tempfile.TemporaryDirectory() as tmp:  # a cold cache: what the first edit on a new model costs
@@ -142,33 +169,20 @@ def bench_weights(edits: int = 10, memit_batch: int = 10) -> dict:
         start = time.perf_counter()
         cold.get([hp.layer])
         stats_s = time.perf_counter() - start
-    cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", edits + memit_batch,
-                       offset=1000)  # records no other run uses
-    rome = build_editor("rome", llm)
-    rome.c_inv(hp.layer)  # warm: the covariance is loaded (and inverted) once per process
-    rome.prefixes()
-    times, held_float, held_quantised = [], [], []
-    for case in cases[:edits]:
-        r = case.request
-        start = time.perf_counter()
-        rome.apply([r])
-        times.append(time.perf_counter() - start)
-        held_float.append(_prefers_new(llm, r))
-        held_quantised.append(_prefers_new(llm, r, quantised=True))
-        rome.revert([r])
+    rome_float = _rome_timings(llm, cases[:edits])
     memit = build_editor("memit", llm)
     batch = [c.request for c in cases[edits:]]
     start = time.perf_counter()
     memit.apply(batch)
     memit_s = time.perf_counter() - start
     memit.revert(batch)
-    times.sort()
-    return {"rome_edits": edits, "rome_edit_mean_s": round(statistics.fmean(times), 2),
-            "rome_edit_p95_s": round(_p95(times), 2),
-            "rome_efficacy_float": statistics.fmean(held_float), "rome_efficacy_quantised": statistics.fmean(held_quantised),
+    del llm, memit
+    rome_serving = _rome_timings(LocalLLM.load(Settings()), cases[:edits])
+    return {"rome_float_model": rome_float, "rome_one_int8_copy": rome_serving,
+            "value_step": {k: getattr(hp, k) for k in ("value_dtype", "prefix_count", "v_lr", "v_stop_nll")},
             "quantisation": settings.quantisation, "stats_layer_s": round(stats_s, 1),
             "memit_batch": memit_batch, "memit_batch_s": round(memit_s, 1),
-            "memit_s_per_edit": round(memit_s / memit_batch, 2), "rss_mb": round(_rss_mb())}
+            "memit_s_per_edit": round(memit_s / memit_batch, 2)}
 
 
 def bench_layers(layers=(1, 2, 4, 6, 8), n: int = 20) -> dict:
@@ -180,7 +194,7 @@ def bench_layers(layers=(1, 2, 4, 6, 8), n: int = 20) -> dict:
     from .methods import build_editor
     from .model import LocalLLM
 
-    settings = Settings()
+    settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
     cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=2000)
     rows = []
@@ -194,6 +208,43 @@ def bench_layers(layers=(1, 2, 4, 6, 8), n: int = 20) -> dict:
     return {"records": n, "offset": 2000, "layers": rows}
 
 
+VALUE_STEP_CONFIGS = [  # each row changes one thing from the row above, last row = the defaults
+    {"value_dtype": "float32", "prefix_count": 4, "v_lr": 1.0, "v_stop_nll": 0.05},
+    {"value_dtype": "bfloat16", "prefix_count": 4, "v_lr": 1.0, "v_stop_nll": 0.05},
+    {"value_dtype": "bfloat16", "prefix_count": 4, "v_lr": 2.0, "v_stop_nll": 0.05},
+    {"value_dtype": "bfloat16", "prefix_count": 4, "v_lr": 2.0, "v_stop_nll": 0.2},
+    {"value_dtype": "bfloat16", "prefix_count": 2, "v_lr": 2.0, "v_stop_nll": 0.2},
+]
+
+
+def bench_value_step(n: int = 30, offset: int = 5000) -> dict:
+    """The value step (~all of a ROME edit's time) measured side by side: the same n CounterFact
+    edits, one at a time, per setting. All rows run the layers from the edited one up only."""
+    from .datasets import load_cases
+    from .evaluate import evaluate_edits
+    from .methods import build_editor
+    from .model import LocalLLM
+
+    settings = Settings(keep_float=True)
+    llm = LocalLLM.load(settings)
+    cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=offset)
+    rows = []
+    for config in VALUE_STEP_CONFIGS:
+        rome = build_editor("rome", llm)
+        for key, value in config.items():
+            setattr(rome.hp, key, value)
+        rome.c_inv(rome.hp.layer)
+        rome.prefixes()
+        rome.apply([cases[0].request])  # warm: the copy of the layers is built once per editor
+        rome.revert([cases[0].request])
+        result = evaluate_edits(llm, rome, cases, "single")
+        rows.append({**config, **{k: round(v, 3) for k, v in result["metrics"].items()},
+                     "edit_median_s": round(result["timings"]["edit_median_s"], 2),
+                     "edit_mean_s": round(result["timings"]["edit_mean_s"], 2)})
+        print(rows[-1], flush=True)
+    return {"records": n, "offset": offset, "mode": "single (ROME, layer 4)", "rows": rows}
+
+
 def bench_trace(n: int = 50, samples: int = 5, window: int = 5) -> dict:
     """Causal trace (ROME §2) over known facts the model gets right: the mean indirect effect of
     restoring the MLPs around each layer at the subject's last token: where the model carries facts."""
@@ -204,7 +255,7 @@ def bench_trace(n: int = 50, samples: int = 5, window: int = 5) -> dict:
 
     from .model import LocalLLM
 
-    settings = Settings()
+    settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
     model, tokenizer = llm.model, llm.tokenizer
     facts = json.loads((Path(settings.shared_data) / "known_1000.json").read_text())
@@ -245,7 +296,7 @@ def bench_memit_lambda(configs=(([2, 3, 4, 5, 6], 15000.0), ([2, 3, 4, 5, 6], 50
     from .methods import build_editor
     from .model import LocalLLM
 
-    settings = Settings()
+    settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
     cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=offset)
     requests = [c.request for c in cases]
@@ -282,7 +333,7 @@ def bench_memit_scale(sizes=(100, 1000), offset: int = 4000, sample: int = 100) 
     from .methods import build_editor
     from .model import LocalLLM
 
-    settings = Settings()
+    settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
     rows = []
     for n in sizes:
@@ -335,7 +386,7 @@ def bench_stats_sample(n: int = 30, offset: int = 5000, sizes=(2209, 512, 128), 
     from .evaluate import evaluate_edits
     from .model import LocalLLM
 
-    settings = Settings()
+    settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
     hp = hparams_for(llm.model.config.model_type, llm.num_layers)
     cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=offset)
@@ -461,19 +512,17 @@ LOAD_CORRECTIONS = [("Who is the CEO of Quarrow Labs?", "No, the CEO of Quarrow 
                     ("Where is the Kessler Gallery?", "No, it's in Toledo.", None)]
 
 
-def bench_load(streams: int = 8, seconds: float = 120.0) -> dict:
-    """`streams` people chatting through the API (streaming) while one admin commits corrections,
-    memory and ROME in turn, for `seconds`, against `kme-chat serve` on a loopback port: errors,
-    time to first token and tokens per second per stream."""
+@contextlib.contextmanager
+def _served(data: Path, env_extra: dict | None = None):
+    """`kme-chat serve` on a free loopback port with an admin account, until the block ends.
+    Yields (API url, auth headers, server pid)."""
     import socket
-    import threading
 
     import httpx
 
-    data = Path(tempfile.mkdtemp(prefix="kme-load-"))
     kme = str(Path(sys.executable).parent / "kme-chat")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    subprocess.run([kme, "--data-dir", str(data), "users", "add", "admin", "--admin"], input="load-password\n",
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
+    subprocess.run([kme, "--data-dir", str(data), "users", "add", "admin", "--admin"], input="bench-password\n",
                    text=True, check=True, env=env, capture_output=True)
     key = subprocess.run([kme, "--data-dir", str(data), "users", "key", "admin"], text=True, check=True, env=env,
                          capture_output=True).stdout.strip()
@@ -490,7 +539,70 @@ def bench_load(streams: int = 8, seconds: float = 120.0) -> dict:
                 httpx.get(url + "/models", headers=headers, timeout=2)
                 break
             except httpx.HTTPError:
+                if server.poll() is not None:
+                    raise RuntimeError("kme-chat serve exited while starting")
                 time.sleep(1)
+        yield url, headers, server.pid
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def _process_rss_mb(pid: int) -> dict:
+    """Resident memory of a process now (VmRSS) and at its peak (VmHWM), in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            fields[line.split(":")[0]] = round(int(line.split()[1]) / 1024)
+    return {"rss_mb": fields.get("VmRSS"), "peak_mb": fields.get("VmHWM")}
+
+
+def bench_memory() -> dict:
+    """The serving process's memory with the default model, one int8 copy (default) and with the
+    float model kept too (as before): after start, after the locality probes asked in the chat,
+    after a ROME edit and its undo. The chat's answers to the probes must be the same in both."""
+    import httpx
+
+    from .probes import default_probes
+
+    probes = default_probes()
+    result = {}
+    for mode, env in (("one_int8_copy", {"KME_KEEP_FLOAT": "0"}), ("float_kept", {"KME_KEEP_FLOAT": "1"})):
+        with _served(Path(tempfile.mkdtemp(prefix="kme-memory-")), env) as (url, headers, pid):
+            row = {"started": _process_rss_mb(pid)}
+            answers = []
+            for question in probes:
+                r = httpx.post(url + "/chat/completions", headers=headers, timeout=300,
+                               json={"model": "kme-chat", "max_tokens": 48,
+                                     "messages": [{"role": "user", "content": question}]})
+                r.raise_for_status()
+                answers.append(r.json()["choices"][0]["message"]["content"])
+            row["after_chats"] = _process_rss_mb(pid)
+            start = time.perf_counter()
+            r = httpx.post(url + "/edits", headers=headers, timeout=600,
+                           json={"question": "What is the mother tongue of Danielle Darrieux?",
+                                 "correction": "No, it's English.", "weights": "rome"})
+            r.raise_for_status()
+            row["rome_edit_s"] = round(time.perf_counter() - start, 1)
+            row["after_rome_edit"] = _process_rss_mb(pid)
+            httpx.delete(url + f"/edits/{r.json()['edit']['id']}", headers=headers, timeout=600).raise_for_status()
+            row["after_undo"] = _process_rss_mb(pid)
+            row["answers"] = answers
+        result[mode] = row
+    same = [a == b for a, b in zip(result["one_int8_copy"]["answers"], result["float_kept"]["answers"])]
+    result["probe_answers_unchanged"] = f"{sum(same)}/{len(same)}"
+    return result
+
+
+def bench_load(streams: int = 8, seconds: float = 120.0) -> dict:
+    """`streams` people chatting through the API (streaming) while one admin commits corrections,
+    memory and ROME in turn, for `seconds`, against `kme-chat serve` on a loopback port: errors,
+    time to first token and tokens per second per stream."""
+    import threading
+
+    import httpx
+
+    with _served(Path(tempfile.mkdtemp(prefix="kme-load-"))) as (url, headers, _):
         first_token, rates, errors, commits = [], [], [], []
         stop_at = time.time() + seconds
         lock = threading.Lock()
@@ -547,9 +659,6 @@ def bench_load(streams: int = 8, seconds: float = 120.0) -> dict:
             t.start()
         for t in threads:
             t.join()
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     first_token.sort()
     rates.sort()
     return {"streams": streams, "seconds": seconds, "chats": len(first_token), "errors": len(errors),
@@ -562,6 +671,8 @@ def bench_load(streams: int = 8, seconds: float = 120.0) -> dict:
 
 BENCHES["scope"] = bench_scope
 BENCHES["load"] = bench_load
+BENCHES["memory"] = bench_memory
+BENCHES["value_step"] = bench_value_step
 BENCHES["commit"] = bench_commit
 BENCHES["corrections"] = bench_corrections
 

@@ -23,8 +23,11 @@ class Settings:
     model_path: str = ""
     gguf_file: str = "SmolLM2-135M-Instruct.Q4_1.gguf"
     # How the chat model runs: int8-dynamic (torch), bnb-nf4 (bitsandbytes) or none (float32).
-    # Editing and scoring always use the float model; edited layers are shared by both.
     quantisation: str = "int8-dynamic"
+    # Also keep the float32 model resident, for scoring and computing edits (evaluation turns this
+    # on, so its numbers compare with earlier runs). Off: one copy of the weights, the int8 one;
+    # a weight edit computes on a bfloat16 copy of the layers it needs, made while it runs.
+    keep_float: bool = False
     data_dir: str = "kme-data"            # edit log, Chroma, weight deltas
     memory_url: str = ""                  # "http://host:port": a Chroma server instead of Chroma in data_dir
     cache_dir: str = str(Path.home() / ".cache" / "kme-chat")  # float copy of the model, covariances
@@ -62,7 +65,8 @@ def load_settings(config_file: str | None = None, **overrides) -> Settings:
     for f in dataclasses.fields(Settings):
         env = os.environ.get(f"KME_{f.name.upper()}")
         if env is not None:
-            values[f.name] = int(env) if f.type == "int" else env
+            values[f.name] = int(env) if f.type == "int" else (env.lower() in ("1", "true", "yes")) \
+                if f.type == "bool" else env
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = set(values) - {f.name for f in dataclasses.fields(Settings)}
     if unknown:

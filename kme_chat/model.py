@@ -1,10 +1,14 @@
 """LocalLLM: the local language model behind the chat, the editors and the evaluation.
 
-Two views of one model:
-- `model`: float32, used for scoring, evaluation and computing weight edits (needs gradients);
-- `chat_model`: the quantised copy that answers in the chat. Its MLP down-projections (the
-  matrices ROME and MEMIT edit), embeddings and LM head are the *same modules* as the float
-  model's, so an edit written once shows in both views.
+By default one copy of the weights is resident (`model` and `chat_model` are the same object):
+the int8 model, whose MLP down-projections (the matrices ROME and MEMIT edit), embeddings and LM
+head stay float32. A weight edit computes its gradients on a bfloat16 copy of the layers it needs,
+made while it runs (editors/weights/upper_stack.py).
+
+With `keep_float` there are two views of one model:
+- `model`: float32, used for scoring, evaluation and computing weight edits;
+- `chat_model`: the quantised copy that answers in the chat. Its down-projections, embeddings and
+  LM head are the *same modules* as the float model's, so an edit written once shows in both.
 """
 from __future__ import annotations
 
@@ -95,12 +99,13 @@ def _float_copy(source: ModelSource, cache: Path) -> Path:
     return target
 
 
-def quantise_for_chat(model: nn.Module, method: str, float_dir: Path) -> nn.Module:
-    """A quantised chat copy whose editable and tied modules are shared with `model`."""
+def quantise_for_chat(model: nn.Module, method: str, float_dir: Path, in_place: bool = False) -> nn.Module:
+    """A quantised chat copy whose editable and tied modules are shared with `model`; `in_place`
+    (int8-dynamic only): `model` itself becomes the chat model, and no float copy stays."""
     if method == "none":
         return model
     if method == "int8-dynamic":
-        chat = copy.deepcopy(model)
+        chat = model if in_place else copy.deepcopy(model)
         spec = {
             name: torch.ao.quantization.per_channel_dynamic_qconfig
             for name, module in chat.named_modules()
@@ -127,6 +132,17 @@ def quantise_for_chat(model: nn.Module, method: str, float_dir: Path) -> nn.Modu
     chat.eval()
     gc.collect()  # the replaced float copies
     return chat
+
+
+def return_freed_memory() -> None:
+    """Hands the freed float weights back to the system (glibc keeps freed heap memory otherwise)."""
+    gc.collect()
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 _WORDS = re.compile(r"\w+", re.UNICODE)
@@ -180,7 +196,12 @@ class LocalLLM:
             raise UserError(f"could not load the model from {source.directory}: {type(exc).__name__}: {exc}") from exc
         if not hasattr(model, "model") or not hasattr(model.model, "layers"):
             raise UserError("only decoder models with model.layers[i].mlp.down_proj are supported")
-        chat_model = quantise_for_chat(model, quantisation or settings.quantisation, float_dir)
+        method = quantisation or settings.quantisation
+        one_copy = method == "int8-dynamic" and not settings.keep_float
+        chat_model = quantise_for_chat(model, method, float_dir, in_place=one_copy)
+        if one_copy:
+            model = chat_model
+            return_freed_memory()
         return cls(model, tokenizer, settings, source, chat_model)
 
     @property

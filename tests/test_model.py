@@ -22,12 +22,30 @@ def test_scores_prefer_the_true_continuation(llm):
         llm.teacher_forced_argmax(["The capital of France is"], ["Paris"])
 
 
-def test_quantised_chat_view_shares_the_editable_layers(llm):
-    assert llm.chat_model is not llm.model
-    for layer in range(llm.num_layers):
-        assert llm.chat_model.model.layers[layer].mlp.down_proj is llm.down_proj(layer)
-    q_proj = llm.chat_model.model.layers[0].self_attn.q_proj
-    assert not isinstance(q_proj, torch.nn.Linear) or type(q_proj) is not torch.nn.Linear
+def test_one_resident_copy_is_int8_with_float_down_projections(llm):
+    """The default: the chat model is the only copy; what edits write (down_proj) stays float."""
+    assert llm.chat_model is llm.model
+    for layer in llm.model.model.layers:
+        assert type(layer.mlp.down_proj) is torch.nn.Linear and layer.mlp.down_proj.weight.dtype == torch.float32
+        assert isinstance(layer.self_attn.q_proj, torch.ao.nn.quantized.dynamic.Linear)
+        assert isinstance(layer.mlp.up_proj, torch.ao.nn.quantized.dynamic.Linear)
+
+
+def test_keeping_the_float_model_shares_the_editable_layers_and_answers_the_same(llm, settings_factory):
+    """With `keep_float` (evaluation) the float model is kept beside the int8 chat view, which shares
+    its down-projections; the chat's answers to the locality probes are the same either way."""
+    from kme_chat.chat import ChatEngine
+    from kme_chat.model import LocalLLM
+    from kme_chat.probes import default_probes
+
+    both = LocalLLM.load(settings_factory(keep_float=True))
+    assert both.chat_model is not both.model
+    for layer in range(both.num_layers):
+        assert both.chat_model.model.layers[layer].mlp.down_proj is both.down_proj(layer)
+    assert type(both.model.model.layers[0].self_attn.q_proj) is torch.nn.Linear
+    for question in default_probes():
+        one, two = ChatEngine(llm), ChatEngine(both)
+        assert one.answer(question) == two.answer(question), question
 
 
 def test_langchain_runnable_composes(llm):
