@@ -64,6 +64,7 @@ class WeightJob:
     """A weight edit running in the background while its person keeps chatting."""
     summary: str
     stage: str = "waiting for the model"
+    stages: list = field(default_factory=list)  # every stage so far, in order (some last only ms)
     done: bool = False
     edit: object = None   # the saved Edit, once the edit log holds it
     error: str = ""
@@ -131,6 +132,7 @@ class Panel:
 
         def stage(text: str) -> None:
             job.stage = text
+            job.stages.append(text)
 
         def run() -> None:
             with seen_by(self.viewer):
