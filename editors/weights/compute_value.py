@@ -171,8 +171,7 @@ def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks:
         out[:, 0] += delta[layout.owner].to(out.dtype)  # every row's suffix starts at its subject's last token
         return out
 
-    with torch.no_grad():
-        base = layout.nll_and_essence()[1]   # the essences' next-token distributions before the edit
+    base = None  # the essences' next-token distributions before the edit: step 0's, where δ = 0
     optimiser = torch.optim.Adam([delta], lr=hp.v_lr)
     result = torch.zeros(n, w_ks.shape[1])
     done = torch.zeros(n, dtype=torch.bool)
@@ -184,6 +183,8 @@ def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks:
         optimiser.zero_grad()
         with thread_hook(stack.mlp(layer), add_delta):  # the stack's copy: other chats never see δ
             nll, essence = layout.nll_and_essence()  # (not around a layout's prefix cache)
+        if base is None:
+            base = essence.detach()
         kl = (base[ids].exp() * (base[ids] - essence)).sum(-1)  # KL(before ‖ after) per edit
         loss = nll + hp.kl_factor * kl + hp.v_weight_decay * (delta[ids] ** 2).sum(1) / k_norm_sq[ids]
         bad = ~torch.isfinite(loss) & ~done[ids]

@@ -18,7 +18,7 @@ import torch
 def null_space_basis(c: torch.Tensor, threshold: float, null_fraction: float | None = None) -> torch.Tensor:
     """U (d, m), float64: C's eigenvectors whose eigenvalue is below `threshold` × the largest; with
     `null_fraction`, that share of the eigenvectors with the smallest eigenvalues instead (README:
-    AlphaEdit, for this model's flat spectrum with one outlier 600x the next at layer 2)."""
+    AlphaEdit, for this model's flat spectrum with one outlier 40x the next at layer 2)."""
     values, vectors = torch.linalg.eigh(c.double())  # ascending
     if null_fraction is not None:
         return vectors[:, :round(null_fraction * len(values))]
