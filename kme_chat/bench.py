@@ -549,12 +549,15 @@ def _served(data: Path, env_extra: dict | None = None):
 
 
 def _process_rss_mb(pid: int) -> dict:
-    """Resident memory of a process now (VmRSS) and at its peak (VmHWM), in MB."""
+    """Resident memory of a process now (VmRSS) and at its peak (VmHWM), in MB; `file_mb` is the part
+    that is clean pages of mapped files (the model file, libraries), which the kernel can drop and
+    read again, `anon_mb` the process's own memory."""
     fields = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
+        if line.startswith(("VmRSS:", "VmHWM:", "RssAnon:", "RssFile:")):
             fields[line.split(":")[0]] = round(int(line.split()[1]) / 1024)
-    return {"rss_mb": fields.get("VmRSS"), "peak_mb": fields.get("VmHWM")}
+    return {"rss_mb": fields.get("VmRSS"), "peak_mb": fields.get("VmHWM"), "anon_mb": fields.get("RssAnon"),
+            "file_mb": fields.get("RssFile")}
 
 
 def bench_memory() -> dict:

@@ -134,15 +134,6 @@ def quantise_for_chat(model: nn.Module, method: str, float_dir: Path, in_place: 
     return chat
 
 
-def _own_memory(model: nn.Module) -> None:
-    """Copies the float tensors still kept out of the loaded file: they are views into its memory
-    map, which keeps the whole 540 MB file resident (counted in RSS) while any one of them lives."""
-    with torch.no_grad():
-        for tensor in list(model.parameters()) + list(model.buffers()):
-            tensor.data = tensor.data.clone()
-    return_freed_memory()
-
-
 def return_freed_memory() -> None:
     """Hands the freed float weights back to the system (glibc keeps freed heap memory otherwise)."""
     gc.collect()
@@ -210,7 +201,7 @@ class LocalLLM:
         chat_model = quantise_for_chat(model, method, float_dir, in_place=one_copy)
         if one_copy:
             model = chat_model
-            _own_memory(model)
+            return_freed_memory()
         return cls(model, tokenizer, settings, source, chat_model)
 
     @property

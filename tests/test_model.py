@@ -31,7 +31,7 @@ def test_one_resident_copy_is_int8_with_float_down_projections(llm):
         assert isinstance(layer.mlp.up_proj, torch.ao.nn.quantized.dynamic.Linear)
 
 
-def test_keeping_the_float_model_shares_the_editable_layers_and_answers_the_same(llm, settings_factory):
+def test_keeping_the_float_model_shares_the_editable_layers_and_answers_the_same(settings_factory):
     """With `keep_float` (evaluation) the float model is kept beside the int8 chat view, which shares
     its down-projections; the chat's answers to the locality probes are the same either way."""
     from kme_chat.chat import ChatEngine
@@ -43,8 +43,9 @@ def test_keeping_the_float_model_shares_the_editable_layers_and_answers_the_same
     for layer in range(both.num_layers):
         assert both.chat_model.model.layers[layer].mlp.down_proj is both.down_proj(layer)
     assert type(both.model.model.layers[0].self_attn.q_proj) is torch.nn.Linear
+    fresh = LocalLLM.load(settings_factory())  # not the session's model, which other tests edit and undo
+    one, two = ChatEngine(fresh), ChatEngine(both)
     for question in default_probes():
-        one, two = ChatEngine(llm), ChatEngine(both)
         assert one.answer(question) == two.answer(question), question
 
 
