@@ -7,8 +7,7 @@ from typing import Sequence
 import torch
 
 from .batching import right_padded
-from .hooks import thread_hook
-from .upper_stack import StopForward
+from .upper_stack import input_of
 
 
 class EditInputError(ValueError):
@@ -38,22 +37,13 @@ def compute_keys(model, tokenizer, layer: int, edits: Sequence[tuple[str, str]],
     """k* for each (prompt, subject), (n, in): many edits' prefixed prompts share each forward."""
     texts = [(p + prompt, subject) for prompt, subject in edits for p in prefixes]
     positions = [subject_last_token(tokenizer, text, subject) for text, subject in texts]  # bad subjects fail here
-    captured, keys = {}, []
-
-    def grab(mod, args, output=None):
-        captured["k"] = args[0].detach()
-        raise StopForward  # nothing above the edited layer is needed
-
-    with thread_hook(model.model.layers[layer].mlp.down_proj, grab, kind="pre"):
-        for start in range(0, len(texts), rows_per_forward):
-            chunk = texts[start:start + rows_per_forward]
-            input_ids, mask = right_padded([tokenizer(text)["input_ids"] for text, _ in chunk], tokenizer.pad_token_id)
-            try:
-                model.model(input_ids=input_ids, attention_mask=mask)
-            except StopForward:
-                pass
-            at = torch.tensor(positions[start:start + rows_per_forward])
-            keys.append(captured["k"][torch.arange(len(chunk)), at])
+    down_proj, keys = model.model.layers[layer].mlp.down_proj, []
+    for start in range(0, len(texts), rows_per_forward):
+        chunk = texts[start:start + rows_per_forward]
+        input_ids, mask = right_padded([tokenizer(text)["input_ids"] for text, _ in chunk], tokenizer.pad_token_id)
+        inputs = input_of(model, down_proj, input_ids, mask)  # nothing above the edited layer runs
+        at = torch.tensor(positions[start:start + rows_per_forward])
+        keys.append(inputs[torch.arange(len(chunk)), at])
     return torch.cat(keys).view(len(edits), len(prefixes), -1).mean(1)
 
 

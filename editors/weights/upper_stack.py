@@ -24,6 +24,24 @@ class StopForward(Exception):
 
 
 @torch.no_grad()
+def input_of(model, module: nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+             position_ids: torch.Tensor | None = None) -> torch.Tensor:
+    """What `module` (inside `model`) receives on these rows; the forward stops there."""
+    captured = {}
+
+    def grab(mod, args):
+        captured["input"] = args[0]
+        raise StopForward
+
+    with thread_hook(module, grab, kind="pre"):
+        try:
+            model.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
+        except StopForward:
+            pass
+    return captured["input"]
+
+
+@torch.no_grad()
 def hidden_below(model, layer: int, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                  position_ids: torch.Tensor | None = None) -> torch.Tensor:
     """The residual stream entering `layer` (batch, tokens, hidden); layers from `layer` up never run.
@@ -31,18 +49,7 @@ def hidden_below(model, layer: int, input_ids: torch.Tensor, attention_mask: tor
     if layer == len(model.model.layers):
         return model.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                            output_hidden_states=True).hidden_states[layer]
-    captured = {}
-
-    def grab(mod, args):
-        captured["hidden"] = args[0]
-        raise StopForward
-
-    with thread_hook(model.model.layers[layer], grab, kind="pre"):
-        try:
-            model.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids)
-        except StopForward:
-            pass
-    return captured["hidden"]
+    return input_of(model, model.model.layers[layer], input_ids, attention_mask, position_ids)
 
 
 def _dense(module: nn.Module) -> nn.Module:
