@@ -145,6 +145,55 @@ def return_freed_memory() -> None:
         pass
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_MADV_DONTNEED = 4  # Linux
+
+
+def _file_mappings() -> list[tuple[int, int]]:
+    """(start, end) of this process's file-backed memory maps (Linux /proc/self/maps)."""
+    spans = []
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) >= 6 and fields[5].startswith("/"):
+                start, end = (int(x, 16) for x in fields[0].split("-"))
+                spans.append((start, end))
+    return spans
+
+
+def release_unused_file_pages(model: nn.Module) -> int:
+    """Drops from resident memory the pages of the weights file that no live tensor uses.
+
+    The weights are memory-mapped from the safetensors file and the kept float tensors (down-
+    projections, embeddings) still point into that map, so the whole map stays; the pages of the
+    tensors quantised away were read once and would stay resident. They are clean, never read
+    again, and the kernel would re-read them from the file if they were, so dropping them is safe;
+    the kept tensors stay where they are (their float results depend on it: see `LocalLLM.load`).
+    Returns the bytes dropped (0 where /proc or madvise is missing)."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        mappings = _file_mappings()
+    except OSError:
+        return 0
+    live = sorted({(t.data_ptr(), t.data_ptr() + t.numel() * t.element_size())
+                   for t in list(model.parameters()) + list(model.buffers()) if t.numel()})
+    dropped = 0
+    for start, end in mappings:
+        inside = [(a, b) for a, b in live if a < end and b > start]
+        if not inside:
+            continue  # not a weights file
+        cursor = start
+        for a, b in inside + [(end, end)]:
+            lo = -(-cursor // _PAGE) * _PAGE   # whole pages strictly between live tensors
+            hi = (a // _PAGE) * _PAGE
+            if hi > lo and libc.madvise(ctypes.c_void_p(lo), ctypes.c_size_t(hi - lo), _MADV_DONTNEED) == 0:
+                dropped += hi - lo
+            cursor = max(cursor, b)
+    return dropped
+
+
 _WORDS = re.compile(r"\w+", re.UNICODE)
 _ARTICLES = {"the", "a", "an"}
 
@@ -202,6 +251,7 @@ class LocalLLM:
         if one_copy:
             model = chat_model
             return_freed_memory()
+            release_unused_file_pages(model)
         return cls(model, tokenizer, settings, source, chat_model)
 
     @property

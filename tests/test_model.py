@@ -49,6 +49,40 @@ def test_keeping_the_float_model_shares_the_editable_layers_and_answers_the_same
         assert one.answer(question) == two.answer(question), question
 
 
+def _resident_bytes_of_mapping(address: int) -> int:
+    """Rss of the memory map that holds `address` (/proc/self/smaps)."""
+    inside = False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            head = line.split()[0]
+            if "-" in head and all(c in "0123456789abcdef-" for c in head):  # a map's first line
+                start, end = (int(x, 16) for x in head.split("-"))
+                inside = start <= address < end
+            elif inside and line.startswith("Rss:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no memory map holds the weights")
+
+
+def test_only_the_kept_float_tensors_stay_resident_from_the_weights_file(settings_factory):
+    """The kept float tensors point into the memory-mapped weights file; the pages of the tensors
+    quantised away leave resident memory, and the kept ones are untouched."""
+    from kme_chat.model import LocalLLM
+
+    fresh = LocalLLM.load(settings_factory())
+    down = fresh.down_proj(0).weight
+    kept = {(t.data_ptr(), t.numel() * t.element_size()) for t in fresh.model.parameters() if t.dtype == torch.float32}
+    kept_bytes = sum(size for _, size in kept)
+    resident = _resident_bytes_of_mapping(down.data_ptr())
+    assert resident <= kept_bytes + 2 * 2**20, (resident, kept_bytes)  # was the whole file (~540 MB)
+    from safetensors import safe_open
+
+    from kme_chat.model import _float_copy
+
+    weights_file = _float_copy(fresh.source, fresh.settings.cache_path) / "model.safetensors"
+    with safe_open(str(weights_file), framework="pt") as f:
+        assert torch.equal(f.get_tensor("model.layers.0.mlp.down_proj.weight"), down)
+
+
 def test_langchain_runnable_composes(llm):
     from langchain_core.runnables import RunnableLambda
 
