@@ -208,12 +208,15 @@ def bench_layers(layers=(1, 2, 4, 6, 8), n: int = 20) -> dict:
     return {"records": n, "offset": 2000, "layers": rows}
 
 
-VALUE_STEP_CONFIGS = [  # each row changes one thing from the row above, last row = the defaults
+VALUE_STEP_CONFIGS = [  # each row changes one thing from the row above; the fifth row = the defaults
     {"value_dtype": "float32", "prefix_count": 4, "v_lr": 1.0, "v_stop_nll": 0.05},
     {"value_dtype": "bfloat16", "prefix_count": 4, "v_lr": 1.0, "v_stop_nll": 0.05},
     {"value_dtype": "bfloat16", "prefix_count": 4, "v_lr": 2.0, "v_stop_nll": 0.05},
     {"value_dtype": "bfloat16", "prefix_count": 4, "v_lr": 2.0, "v_stop_nll": 0.2},
     {"value_dtype": "bfloat16", "prefix_count": 2, "v_lr": 2.0, "v_stop_nll": 0.2},
+    # the defaults with gradient directions and a line search in place of Adam's loop (UltraEdit-like)
+    {"value_dtype": "bfloat16", "prefix_count": 2, "v_stop_nll": 0.2, "v_method": "line_search", "v_rounds": 1},
+    {"value_dtype": "bfloat16", "prefix_count": 2, "v_stop_nll": 0.2, "v_method": "line_search", "v_rounds": 3},
 ]
 
 
@@ -533,14 +536,16 @@ def _served(data: Path, env_extra: dict | None = None):
                               stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     url, headers = f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {key}"}
     try:
-        deadline = time.time() + 180
-        while time.time() < deadline:
+        deadline = time.time() + 600  # a busy 2-core machine can take minutes
+        while True:
             try:
                 httpx.get(url + "/models", headers=headers, timeout=2)
                 break
             except httpx.HTTPError:
                 if server.poll() is not None:
                     raise RuntimeError("kme-chat serve exited while starting")
+                if time.time() > deadline:
+                    raise RuntimeError("kme-chat serve did not answer within 600 s")
                 time.sleep(1)
         yield url, headers, server.pid
     finally:

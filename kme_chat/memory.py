@@ -12,6 +12,8 @@ import importlib.util
 from pathlib import Path
 from typing import Sequence
 
+from chromadb.api.types import EmbeddingFunction
+
 from editors.base import SHARED, Hit
 
 from .errors import UserError
@@ -26,11 +28,67 @@ def embedder_path() -> Path:
     return Path(list(spec.submodule_search_locations)[0]) / "model"
 
 
-@functools.lru_cache(maxsize=1)
-def embedding_function():
-    from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+class MiniLMEmbedding(EmbeddingFunction):
+    """The sentence embedding all-MiniLM-L6-v2 defines (its modules.json: the transformer, the mean
+    of the token vectors over the attention mask, L2 normalisation; at most 256 tokens), computed
+    with transformers alone. sentence-transformers computes the same thing, but importing it pulls
+    in scikit-learn and ~170 MB of resident memory into every server (README: memory); a test
+    checks both agree. Chroma knows it by the name of its sentence-transformers function, so
+    stores made with either open with the other."""
 
-    return SentenceTransformerEmbeddingFunction(model_name=str(embedder_path()), device="cpu")
+    max_tokens = 256
+
+    def __init__(self, model_name: str | None = None):
+        import torch
+        import transformers
+        from transformers import AutoModel, AutoTokenizer
+
+        transformers.utils.logging.disable_progress_bar()
+        self.model_name = model_name or str(embedder_path())
+        self._torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model_name)
+        self.model = AutoModel.from_pretrained(self.model_name).eval()
+
+    def __call__(self, input):  # Chroma's EmbeddingFunction protocol: documents -> vectors
+        import numpy as np
+
+        torch = self._torch
+        vectors = []
+        for start in range(0, len(input), 32):
+            batch = self.tokenizer(list(input[start:start + 32]), padding=True, truncation=True,
+                                   max_length=self.max_tokens, return_tensors="pt")
+            with torch.no_grad():
+                tokens = self.model(**batch).last_hidden_state
+            mask = batch["attention_mask"].unsqueeze(-1).to(tokens.dtype)
+            mean = (tokens * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            vectors += list(torch.nn.functional.normalize(mean, p=2, dim=1).numpy().astype(np.float32))
+        return vectors
+
+    # Chroma persists the function's name and config with each collection.
+    @staticmethod
+    def name() -> str:
+        return "sentence_transformer"
+
+    def get_config(self) -> dict:
+        return {"model_name": self.model_name, "device": "cpu", "normalize_embeddings": False, "kwargs": {}}
+
+    @staticmethod
+    def build_from_config(config: dict) -> "MiniLMEmbedding":
+        return MiniLMEmbedding(config.get("model_name"))
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine", "l2", "ip"]
+
+    def is_legacy(self) -> bool:  # the base class would build a second model to find out
+        return False
+
+
+@functools.lru_cache(maxsize=1)
+def embedding_function() -> MiniLMEmbedding:
+    return MiniLMEmbedding()
 
 
 # Edit ids every query in this context leaves out: the locality probes' "before" is the memory

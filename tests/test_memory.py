@@ -162,3 +162,43 @@ def test_fact_scope_needs_the_subject_and_the_same_question(assistant):
     # a fact stored without a question (CLI, benchmarks) is in scope wherever its subject is named
     assistant.add_edit(fact())
     assert assistant.context_for("Danielle Darrieux, a native speaker of") is not None
+
+
+def test_our_embedder_equals_sentence_transformers_and_opens_stores_made_with_it(tmp_path):
+    """MiniLMEmbedding computes what sentence-transformers computes for the packaged model (without
+    importing it), and a Chroma store made with Chroma's sentence-transformers function opens with
+    ours and finds the same neighbours."""
+    import chromadb
+    import numpy as np
+    from chromadb.utils.embedding_functions import SentenceTransformerEmbeddingFunction
+
+    from kme_chat.memory import MiniLMEmbedding, embedder_path
+
+    texts = ["Who painted the Mona Lisa?", "Wrong! Leonardo da Vinci painted it.", "x",
+             "word " * 600, "Ünïcödé ✓ 東京", "The mother tongue of Danielle Darrieux is"]
+    ours, theirs = MiniLMEmbedding(), SentenceTransformerEmbeddingFunction(model_name=str(embedder_path()), device="cpu")
+    assert np.allclose(np.stack(ours(texts)), np.stack(theirs(texts)), atol=1e-6)
+
+    made = chromadb.PersistentClient(path=str(tmp_path)).get_or_create_collection(
+        "facts", embedding_function=theirs, metadata={"hnsw:space": "cosine"})
+    made.add(ids=[str(i) for i in range(len(texts))], documents=texts)
+    reopened = chromadb.PersistentClient(path=str(tmp_path)).get_or_create_collection(
+        "facts", embedding_function=ours, metadata={"hnsw:space": "cosine"})
+    question = ["Which language did Danielle Darrieux speak?"]
+    assert reopened.query(query_texts=question, n_results=3)["ids"] == made.query(query_texts=question, n_results=3)["ids"]
+
+
+def test_the_memory_never_imports_sentence_transformers(tmp_path):
+    """Importing sentence-transformers costs every server ~170 MB (it pulls in scikit-learn)."""
+    code = textwrap.dedent(f"""
+        import sys
+        from kme_chat.memory import ChromaMemory
+        store = ChromaMemory({str(tmp_path)!r})
+        store.add("facts", ["a"], ["The Eiffel Tower is in Rome."], [{{"edit_id": "a"}}])
+        assert store.query("facts", "Where is the Eiffel Tower?", 1)[0].id == "a"
+        print(sorted(m for m in ("sentence_transformers", "sklearn") if m in sys.modules))
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).parent.parent)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"

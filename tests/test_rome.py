@@ -185,3 +185,42 @@ def test_batched_value_step_and_keys_equal_one_edit_at_a_time(tiny, llm, monkeyp
         alone = compute_deltas(tiny, llm.tokenizer, 1, [job], w_ks[i:i + 1], hp)[0]
         assert alone.norm() > 0
         assert torch.allclose(together[i], alone, atol=1e-4, rtol=1e-3), s
+
+
+def test_line_search_value_step_lowers_each_edits_nll_within_the_clamp(tiny, llm):
+    """The line-search value step (`v_method="line_search"`): each edit's δ lowers its own target
+    NLL, stays within the clamp norm, and does not depend on the other edits in the batch."""
+    from editors.weights.compute_key import compute_keys
+    from editors.weights.compute_value import ValueJob, _job_rows, _Layout, compute_deltas
+    from editors.weights.hooks import thread_hook
+    from editors.weights.hparams import ROMEHyperParams
+    from editors.weights.upper_stack import UpperStack
+
+    hp = ROMEHyperParams(v_method="line_search", v_rounds=2, v_stop_nll=0.0, value_dtype="float32", clamp_norm=4.0)
+    prefixes = ["", "Hello there. "]
+    edits = [("Danielle Darrieux", "The mother tongue of Danielle Darrieux is", "English"),
+             ("Toko Yasuda", "Toko Yasuda plays the instrument", "piano"),
+             ("Autonomous University of Madrid", "Autonomous University of Madrid is in", "Sweden")]
+    keys = compute_keys(tiny, llm.tokenizer, 1, [(p, s) for s, p, _ in edits], prefixes)
+    w_ks = keys @ tiny.model.layers[1].mlp.down_proj.weight.detach().T
+    jobs = [ValueJob([x + p for x in prefixes], f"{s} is a", s, t) for s, p, t in edits]
+    deltas = compute_deltas(tiny, llm.tokenizer, 1, jobs, w_ks, hp)
+
+    stack = UpperStack(tiny, 1, torch.float32)
+    layout = _Layout(tiny, stack, 1, [_job_rows(llm.tokenizer, j, hp) for j in jobs], range(3),
+                     llm.tokenizer.pad_token_id)
+
+    def nll_with(delta):
+        def add(mod, args, output):
+            out = output.clone()
+            out[:, 0] += delta[layout.owner]
+            return out
+        with torch.no_grad(), thread_hook(stack.mlp(1), add):
+            return layout.nll_and_essence()[0]
+
+    before, after = nll_with(torch.zeros_like(deltas)), nll_with(deltas)
+    assert (after < before).all(), (before, after)
+    assert (deltas.norm(dim=1) <= hp.clamp_norm * w_ks.norm(dim=1) * (1 + 1e-5)).all()
+    for i, job in enumerate(jobs):
+        alone = compute_deltas(tiny, llm.tokenizer, 1, [job], w_ks[i:i + 1], hp)[0]
+        assert torch.allclose(deltas[i], alone, atol=1e-4, rtol=1e-3), edits[i][0]

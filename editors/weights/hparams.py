@@ -13,6 +13,9 @@ class ROMEHyperParams:
     v_lr: float = 2.0               # 0.5 -> 1.0 -> 2.0: fewer steps per edit, same scores (README)
     v_stop_nll: float = 0.2         # stop once the new object's mean NLL is below this (0.05 -> 0.2: README)
     v_weight_decay: float = 0.01
+    v_method: str = "adam"          # or "line_search": a few gradient directions, lengths tried (README)
+    v_rounds: int = 3               # line_search: directions at most
+    v_lengths: tuple = (0.125, 0.25, 0.5, 1.0)  # line_search: lengths tried, shares of the clamp norm
     kl_factor: float = 0.0625       # keeps "{subject} is a" essence unchanged
     clamp_norm: float = 4.0         # |delta| <= clamp_norm * |W k*|
     value_dtype: str = "bfloat16"   # the value step's copy of the upper layers (README: value step)
