@@ -32,27 +32,25 @@ class MiniLMEmbedding(EmbeddingFunction):
     """The sentence embedding all-MiniLM-L6-v2 defines (its modules.json: the transformer, the mean
     of the token vectors over the attention mask, L2 normalisation; at most 256 tokens), computed
     with transformers alone. sentence-transformers computes the same thing, but importing it pulls
-    in scikit-learn and ~170 MB of resident memory into every server (README: memory); a test
-    checks both agree. Chroma knows it by the name of its sentence-transformers function, so
+    scikit-learn into every server (~45 MB of resident memory, README: memory); a test checks
+    both agree. Chroma knows it by the name of its sentence-transformers function, so
     stores made with either open with the other."""
 
     max_tokens = 256
 
     def __init__(self, model_name: str | None = None):
-        import torch
         import transformers
         from transformers import AutoModel, AutoTokenizer
 
         transformers.utils.logging.disable_progress_bar()
         self.model_name = model_name or str(embedder_path())
-        self._torch = torch
         self.tokenizer = AutoTokenizer.from_pretrained(self.model_name)
         self.model = AutoModel.from_pretrained(self.model_name).eval()
 
     def __call__(self, input):  # Chroma's EmbeddingFunction protocol: documents -> vectors
         import numpy as np
+        import torch
 
-        torch = self._torch
         vectors = []
         for start in range(0, len(input), 32):
             batch = self.tokenizer(list(input[start:start + 32]), padding=True, truncation=True,

@@ -189,7 +189,7 @@ def test_our_embedder_equals_sentence_transformers_and_opens_stores_made_with_it
 
 
 def test_the_memory_never_imports_sentence_transformers(tmp_path):
-    """Importing sentence-transformers costs every server ~170 MB (it pulls in scikit-learn)."""
+    """Importing sentence-transformers pulls scikit-learn into every server (~45 MB resident)."""
     code = textwrap.dedent(f"""
         import sys
         from kme_chat.memory import ChromaMemory
