@@ -35,6 +35,7 @@ class Run:
     single_hops: bool = True             # mquake: also ask the edited facts one by one
     locality: int = 0                    # mquake: unrelated questions asked as probes
     offset: int = 0                      # first record used
+    hparams: dict = field(default_factory=dict)  # weight editors: hyperparameters changed from the defaults
 
 
     @property
@@ -43,7 +44,8 @@ class Run:
         if self.format == "mquake":
             return f"mquake-{self.limit}{at}-{self.method}-g{self.group}"
         per = f"-b{self.group}" if self.mode == "sequential" and self.group > 1 else ""
-        return f"{self.format}-{self.limit}{at}-{self.method}-{self.mode}{per}"
+        changed = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}{v}" for k, v in sorted(self.hparams.items()))
+        return f"{self.format}-{self.limit}{at}-{self.method}-{self.mode}{per}{changed}"
 
 
 MQUAKE = dict(format="mquake", limit=100, questions=1, single_hops=False, locality=20)
@@ -78,6 +80,9 @@ LIFELONG = [
     Run("memit", **LIFELONG_AT, group=100, checkpoints=[100, 250, 500], sample=100),
     Run("rome", **LIFELONG_AT, checkpoints=[1, 10, 100, 250, 500], sample=100),
     Run("alphaedit", **LIFELONG_AT, checkpoints=[1, 10, 100, 200, 500], sample=100),
+    # AlphaEdit with MEMIT's soft λC inside the solve: tried after the runs above (README)
+    Run("alphaedit", **LIFELONG_AT, group=100, checkpoints=[100, 250, 500], sample=100,
+        hparams={"c_weight": 2000.0}),
 ]
 PLANS = {"main": PLAN, "lifelong": LIFELONG}
 
@@ -96,6 +101,8 @@ def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None) ->
     data_file = data_file or Path(settings.shared_data) / DATA_FILES[run.format]
     cases = load_cases(data_file, run.format, run.limit, run.offset)
     editor = build_editor(run.method, llm)
+    for key, value in run.hparams.items():
+        setattr(editor.hp, key, value)
     start = time.perf_counter()
     if run.format == "mquake":
         result = evaluate_multihop(cases, editor, multihop_answerer(editor, answer_with(llm, editor)), progress,
@@ -140,6 +147,12 @@ def table(results: list[dict], columns: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
+def method_label(r: dict) -> str:
+    """The method, with any hyperparameters its run changed (e.g. "alphaedit c_weight=2000")."""
+    changed = r.get("run", {}).get("hparams") or {}
+    return " ".join([r["method"]] + [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changed.items()])
+
+
 def plot_curves(results: list[dict], path: Path, keys=("efficacy", "locality")) -> bool:
     curves = [r for r in results if r.get("curve") and len(r["curve"]) > 1]
     if not curves:
@@ -153,7 +166,7 @@ def plot_curves(results: list[dict], path: Path, keys=("efficacy", "locality")) 
     for r in curves:
         xs = [p["edits"] for p in r["curve"]]
         group = r.get("run", {}).get("group", 1)
-        label = f"{r['method']} ({r['n']} edits{f', batches of {group}' if group > 1 else ''})"
+        label = f"{method_label(r)} ({r['n']} edits{f', batches of {group}' if group > 1 else ', one at a time'})"
         for ax, key in zip(axes, keys):
             ax.plot(xs, [p.get(key) for p in r["curve"]], marker="o", label=label)
     for ax, key in zip(axes, keys):
@@ -197,7 +210,7 @@ def curve_table(results: list[dict]) -> str:
     for r in results:
         group = r.get("run", {}).get("group", 1)
         for p in r.get("curve", []):
-            lines.append(f"| {r['method']} | {group} | {p['edits']} | {p['measured']} | {_cell(p.get('efficacy'))} | "
+            lines.append(f"| {method_label(r)} | {group} | {p['edits']} | {p['measured']} | {_cell(p.get('efficacy'))} | "
                          f"{_cell(p.get('generality'))} | {_cell(p.get('locality'))} | "
                          f"{_cell(r['timings'].get('edit_mean_s') / group)} |")
     return "\n".join(lines)

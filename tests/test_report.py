@@ -39,3 +39,14 @@ def test_lifelong_report_has_a_row_per_measured_point_and_three_panels(tmp_path)
     text = report.write_lifelong(results, tmp_path).read_text()
     assert "| alphaedit | 100 | 1000 | 1000 | 0.970 | 0.850 | 0.800 | 0.015 |" in text   # 1.5 s per batch of 100
     assert (tmp_path / "lifelong_curve.png").stat().st_size > 1000
+
+
+def test_a_run_with_changed_hyperparameters_is_its_own_run_and_row(tmp_path):
+    run = report.Run("alphaedit", "counterfact", 1000, "sequential", group=100, offset=7000, hparams={"c_weight": 2000.0})
+    assert run.name == "counterfact-1000@7000-alphaedit-sequential-b100-c_weight2000"
+    curve = [{"edits": 100, "measured": 100, "efficacy": 1.0, "generality": 0.9, "locality": 0.95},
+             {"edits": 200, "measured": 100, "efficacy": 0.9, "generality": 0.8, "locality": 0.85}]
+    results = [result("alphaedit", "counterfact", {}, curve=curve, group=100),
+               result("alphaedit", "counterfact", {}, curve=curve, group=100, hparams={"c_weight": 2000.0})]
+    text = report.write_lifelong(results, tmp_path).read_text()
+    assert "| alphaedit | 100 | 200 |" in text and "| alphaedit c_weight=2000 | 100 | 200 |" in text
