@@ -77,9 +77,6 @@ class MiniLMEmbedding(EmbeddingFunction):
     def default_space(self) -> str:
         return "cosine"
 
-    def supported_spaces(self) -> list[str]:
-        return ["cosine", "l2", "ip"]
-
     def is_legacy(self) -> bool:  # the base class would build a second model to find out
         return False
 

@@ -44,8 +44,13 @@ class Run:
         if self.format == "mquake":
             return f"mquake-{self.limit}{at}-{self.method}-g{self.group}"
         per = f"-b{self.group}" if self.mode == "sequential" and self.group > 1 else ""
-        changed = "".join(f"-{k}{v:g}" if isinstance(v, float) else f"-{k}{v}" for k, v in sorted(self.hparams.items()))
+        changed = "".join(f"-{k}{_value_text(v)}" for k, v in sorted(self.hparams.items()))
         return f"{self.format}-{self.limit}{at}-{self.method}-{self.mode}{per}{changed}"
+
+
+def _value_text(value) -> str:
+    """A hyperparameter's value in run names and labels: 2000.0 -> "2000"."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 MQUAKE = dict(format="mquake", limit=100, questions=1, single_hops=False, locality=20)
@@ -150,7 +155,7 @@ def table(results: list[dict], columns: list[tuple[str, str]]) -> str:
 def method_label(r: dict) -> str:
     """The method, with any hyperparameters its run changed (e.g. "alphaedit c_weight=2000")."""
     changed = r.get("run", {}).get("hparams") or {}
-    return " ".join([r["method"]] + [f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in changed.items()])
+    return " ".join([r["method"]] + [f"{k}={_value_text(v)}" for k, v in changed.items()])
 
 
 def plot_curves(results: list[dict], path: Path, keys=("efficacy", "locality")) -> bool:

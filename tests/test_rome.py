@@ -192,7 +192,6 @@ def test_line_search_value_step_lowers_each_edits_nll_within_the_clamp(tiny, llm
     NLL, stays within the clamp norm, and does not depend on the other edits in the batch."""
     from editors.weights.compute_key import compute_keys
     from editors.weights.compute_value import ValueJob, _job_rows, _Layout, compute_deltas
-    from editors.weights.hooks import thread_hook
     from editors.weights.hparams import ROMEHyperParams
     from editors.weights.upper_stack import UpperStack
 
@@ -211,11 +210,7 @@ def test_line_search_value_step_lowers_each_edits_nll_within_the_clamp(tiny, llm
                      llm.tokenizer.pad_token_id)
 
     def nll_with(delta):
-        def add(mod, args, output):
-            out = output.clone()
-            out[:, 0] += delta[layout.owner]
-            return out
-        with torch.no_grad(), thread_hook(stack.mlp(1), add):
+        with torch.no_grad(), layout.with_delta(delta):
             return layout.nll_and_essence()[0]
 
     before, after = nll_with(torch.zeros_like(deltas)), nll_with(deltas)

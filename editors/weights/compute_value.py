@@ -113,7 +113,7 @@ class _Layout:
 
     def __init__(self, model, stack: UpperStack, layer: int, rows: Sequence[_JobRows], jobs: Sequence[int],
                  pad_id: int):
-        self.stack, self.jobs = stack, torch.tensor(list(jobs))
+        self.stack, self.layer, self.jobs = stack, layer, torch.tensor(list(jobs))
         sequences, cuts, owner, nll_row, nll_pos, nll_owner, wanted, kl_row, kl_pos = ([] for _ in range(9))
         for local, job in enumerate(jobs):
             first = len(sequences)
@@ -135,6 +135,17 @@ class _Layout:
         self.tokens = torch.zeros(len(jobs)).index_add_(0, self.nll_owner, torch.ones(len(nll_owner)))
         with torch.no_grad():
             self.cache, self.suffix_below = self.batch.start(model, stack, layer)
+
+    def with_delta(self, delta: torch.Tensor):
+        """Within this block the edited layer's MLP output gets each row's δ (`delta[owner]`) at the
+        row's first suffix token, its subject's last token. The stack is a private copy: other
+        chats never see δ."""
+        def add(mod, args, output):
+            out = output.clone()
+            out[:, 0] += delta[self.owner].to(out.dtype)
+            return out
+
+        return thread_hook(self.stack.mlp(self.layer), add)
 
     def logp(self) -> torch.Tensor:
         hidden = self.batch.suffix_hidden(self.stack, self.cache, self.suffix_below)
@@ -166,12 +177,7 @@ def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks:
     delta = torch.zeros(n, w_ks.shape[1], requires_grad=True)
     layout = _Layout(model, stack, layer, rows, range(n), tokenizer.pad_token_id)
     if hp.v_method == "line_search":
-        return _line_search(layout, stack, layer, delta, max_norm, hp)
-
-    def add_delta(mod, args, output):
-        out = output.clone()
-        out[:, 0] += delta[layout.owner].to(out.dtype)  # every row's suffix starts at its subject's last token
-        return out
+        return _line_search(layout, delta, max_norm, hp)
 
     base = None  # the essences' next-token distributions before the edit: step 0's, where δ = 0
     optimiser = torch.optim.Adam([delta], lr=hp.v_lr)
@@ -183,8 +189,8 @@ def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks:
             layout = _Layout(model, stack, layer, rows, running.tolist(), tokenizer.pad_token_id)
         ids = layout.jobs
         optimiser.zero_grad()
-        with thread_hook(stack.mlp(layer), add_delta):  # the stack's copy: other chats never see δ
-            nll, essence = layout.nll_and_essence()  # (not around a layout's prefix cache)
+        with layout.with_delta(delta):  # (not around a layout's prefix cache)
+            nll, essence = layout.nll_and_essence()
         if base is None:
             base = essence.detach()
         kl = (base[ids].exp() * (base[ids] - essence)).sum(-1)  # KL(before ‖ after) per edit
@@ -201,14 +207,18 @@ def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks:
         (loss * ~done[ids]).sum().backward()
         optimiser.step()
         with torch.no_grad():
-            norms = delta.norm(dim=1)
-            delta.mul_(torch.where(norms > max_norm, max_norm / norms, torch.ones_like(norms))[:, None])
+            delta.copy_(_clamped(delta, max_norm))
     result[~done] = delta.detach()[~done]  # ran out of steps: the last δ
     return result
 
 
-def _line_search(layout: _Layout, stack: UpperStack, layer: int, delta: torch.Tensor, max_norm: torch.Tensor,
-                 hp) -> torch.Tensor:
+def _clamped(vectors: torch.Tensor, max_norm: torch.Tensor) -> torch.Tensor:
+    """Each row of `vectors` scaled down to at most its `max_norm` in length."""
+    norms = vectors.norm(dim=1)
+    return vectors * torch.where(norms > max_norm, max_norm / norms, torch.ones_like(norms))[:, None]
+
+
+def _line_search(layout: _Layout, delta: torch.Tensor, max_norm: torch.Tensor, hp) -> torch.Tensor:
     """A few gradient directions instead of an optimisation loop (in the spirit of UltraEdit's one
     step): per round, one backward gives each edit the NLL's steepest direction from where it is;
     forwards without gradients then try lengths `hp.v_lengths` (shares of the clamp norm) along it,
@@ -220,21 +230,14 @@ def _line_search(layout: _Layout, stack: UpperStack, layer: int, delta: torch.Te
     current = torch.zeros_like(delta.detach())
     done = torch.zeros(n, dtype=torch.bool)
 
-    def add_delta(mod, args, output):
-        out = output.clone()
-        out[:, 0] += delta[layout.owner].to(out.dtype)
-        return out
-
     def nll_at(value: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            delta.data.copy_(value)
-            with thread_hook(stack.mlp(layer), add_delta):
-                return layout.nll_and_essence()[0]
+        with torch.no_grad(), layout.with_delta(value):
+            return layout.nll_and_essence()[0]
 
     for _ in range(hp.v_rounds):
         delta.data.copy_(current)
         delta.grad = None
-        with thread_hook(stack.mlp(layer), add_delta):
+        with layout.with_delta(delta):
             nll, _ = layout.nll_and_essence()
         if not torch.isfinite(nll).all():
             raise EditInputError("the value step diverged (NaN); nothing was changed")
@@ -247,9 +250,7 @@ def _line_search(layout: _Layout, stack: UpperStack, layer: int, delta: torch.Te
         best, best_nll = current.clone(), nll.detach().clone()
         chosen = done.clone()
         for share in hp.v_lengths:  # shortest first: the smallest change that does it
-            trial = current + direction * (share * max_norm)[:, None]
-            norms = trial.norm(dim=1, keepdim=True)
-            trial = trial * torch.where(norms > max_norm[:, None], max_norm[:, None] / norms, torch.ones_like(norms))
+            trial = _clamped(current + direction * (share * max_norm)[:, None], max_norm)
             trial_nll = nll_at(trial)
             better = ~chosen & (trial_nll < best_nll)
             best[better], best_nll[better] = trial[better], trial_nll[better]
