@@ -217,8 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="every method on fixed subsets -> bench/results/report.md (+ JSON, plot)")
     p.add_argument("--fresh", action="store_true", help="run again even where a results file exists")
     p.add_argument("--only", nargs="*", help="run only these (run names or methods); the report lists all")
-    p.add_argument("--plan", default="main", help="main (every method) or lifelong (weight edits to 1 000, "
-                   "-> bench/results/lifelong.md)")
+    p.add_argument("--plan", default="main", help="main (every method), lifelong (weight edits to 1 000, "
+                   "-> bench/results/lifelong.md) or lifelong_check (the soft-C check on fresh records)")
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("edit", help="add, list or undo edits")

@@ -89,7 +89,14 @@ LIFELONG = [
     Run("alphaedit", **LIFELONG_AT, group=100, checkpoints=[100, 250, 500], sample=100,
         hparams={"c_weight": 2000.0}),
 ]
-PLANS = {"main": PLAN, "lifelong": LIFELONG}
+# The check of that variant on records no run above looked at (#8000-8999): default against soft C
+LIFELONG_CHECK_AT = {**LIFELONG_AT, "offset": 8000}
+LIFELONG_CHECK = [
+    Run("alphaedit", **LIFELONG_CHECK_AT, group=100, checkpoints=[100, 300, 500], sample=100),
+    Run("alphaedit", **LIFELONG_CHECK_AT, group=100, checkpoints=[100, 300, 500], sample=100,
+        hparams={"c_weight": 2000.0}),
+]
+PLANS = {"main": PLAN, "lifelong": LIFELONG, "lifelong_check": LIFELONG_CHECK}
 
 
 def progress(stage: str, done: int, total: int) -> None:
@@ -221,14 +228,15 @@ def curve_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def write_lifelong(results: list[dict], folder: Path = RESULTS) -> Path:
-    plot_curves(results, folder / "lifelong_curve.png", keys=("efficacy", "generality", "locality"))
+def write_lifelong(results: list[dict], folder: Path = RESULTS, name: str = "lifelong") -> Path:
+    plot_curves(results, folder / f"{name}_curve.png", keys=("efficacy", "generality", "locality"))
+    first = min(r["run"].get("offset", 0) for r in results)
+    last = max(r["run"].get("offset", 0) + r["n"] - 1 for r in results)
     body = ["# Lifelong weight editing: CounterFact edits one after another", "",
-            f"Records #{LIFELONG_AT['offset']}-#{LIFELONG_AT['offset'] + LIFELONG_AT['limit'] - 1}, which no tuning run "
-            "used. At each point the edits made so far are measured (a sample spread over them where `measured` is "
+            f"Records #{first}-#{last}, which no tuning run used. At each point the edits made so far are measured (a sample spread over them where `measured` is "
             "smaller); s/edit is the wall time of all edits over their number.", "",
-            curve_table(results), "", "![efficacy, generality and locality vs sequential edits](lifelong_curve.png)", ""]
-    path = folder / "lifelong.md"
+            curve_table(results), "", f"![efficacy, generality and locality vs sequential edits]({name}_curve.png)", ""]
+    path = folder / f"{name}.md"
     path.write_text("\n".join(body))
     return path
 
@@ -256,4 +264,4 @@ def run_report(settings: Settings, fresh: bool = False, only: list[str] | None =
             llm = LocalLLM.load(settings.with_overrides(keep_float=True))  # scored on the float model
         save(run_one(run, llm, settings), path)
     results = [json.loads((folder / f"{r.name}.json").read_text()) for r in runs if (folder / f"{r.name}.json").is_file()]
-    return write_lifelong(results, folder) if plan == "lifelong" else write_report(results, folder)
+    return write_lifelong(results, folder, plan) if plan.startswith("lifelong") else write_report(results, folder)

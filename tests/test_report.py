@@ -35,8 +35,9 @@ def test_finished_runs_are_reused_not_rerun(tmp_path, monkeypatch):
 def test_lifelong_report_has_a_row_per_measured_point_and_three_panels(tmp_path):
     curve = [{"edits": 100, "measured": 100, "efficacy": 1.0, "generality": 0.9, "locality": 0.95},
              {"edits": 1000, "measured": 1000, "efficacy": 0.97, "generality": 0.85, "locality": 0.8}]
-    results = [result("alphaedit", "counterfact", {"efficacy": 0.97}, curve=curve, group=100)]
+    results = [result("alphaedit", "counterfact", {"efficacy": 0.97}, curve=curve, group=100, offset=8000)]
     text = report.write_lifelong(results, tmp_path).read_text()
+    assert "Records #8000-#8002" in text          # the records the runs used, n = 3 here
     assert "| alphaedit | 100 | 1000 | 1000 | 0.970 | 0.850 | 0.800 | 0.015 |" in text   # 1.5 s per batch of 100
     assert (tmp_path / "lifelong_curve.png").stat().st_size > 1000
 
