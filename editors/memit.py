@@ -48,8 +48,7 @@ class MEMIT(WeightEditor):
         self.report(f"spreading the update over layers {', '.join(map(str, self.hp.layers))}")
         per_edit = self.spread(edits, targets)
         for e in edits:
-            if self._file(e.id):
-                deltas.save(self._file(e.id), per_edit[e.id])
+            self._save(e.id, per_edit[e.id])
             self.applied[e.id] = per_edit[e.id]
 
     def targets(self, edits: Sequence[EditRequest], progress: Callable[[int, int], None] | None = None) -> torch.Tensor:
@@ -83,14 +82,20 @@ class MEMIT(WeightEditor):
                 factors = {layer: (residual, adjusted)}
                 if not deltas.is_finite(factors):
                     raise ValueError(f"the {self.title} update is not finite (NaN/inf)")
-                with self.lock:
-                    deltas.add(self.model, factors)
+                if self.hp.gate <= 0:
+                    with self.lock:
+                        deltas.add(self.model, factors)  # the whole batch at once
+                scores = (adjusted * keys).sum(0)        # each column on its own key: the gate's reference
                 for j, e in enumerate(edits):
-                    per_edit[e.id][layer] = (residual[:, j].clone(), adjusted[:, j].clone())
+                    column = {layer: (residual[:, j].clone(), adjusted[:, j].clone())}
+                    per_edit[e.id].update(column)
+                    if self.hp.gate <= 0:
+                        self.refs.setdefault(e.id, {})[layer] = scores[j:j + 1].clone()
+                    else:
+                        self._write(e.id, column, {layer: scores[j:j + 1].clone()})
         except BaseException:
-            for factors in per_edit.values():
-                with self.lock:
-                    deltas.subtract(self.model, factors)
+            for edit_id, factors in per_edit.items():
+                self._unwrite(edit_id, factors)
             raise
         return per_edit
 

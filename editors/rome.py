@@ -17,6 +17,7 @@ from .weights import deltas
 from .weights.compute_key import EditInputError, compute_key
 from .weights.compute_value import compute_delta
 from .weights.hparams import ROMEHyperParams
+from .weights.key_gate import KeyGate, own_scores
 from .weights.layer_stats import CovarianceCache, sample_text
 from .weights.rank_one import rank_one_update, regularised_inverse
 from .weights.upper_stack import UpperStack
@@ -33,6 +34,8 @@ class WeightEditor:
         self.delta_dir = Path(delta_dir) if delta_dir else None
         self.lock = lock or contextlib.nullcontext()
         self.applied: dict[str, deltas.Factors] = {}
+        self.refs: dict[str, dict[int, torch.Tensor]] = {}  # edit id -> layer -> its own keys' scores (the gate's 1)
+        self.gate = KeyGate(model, hp.gate)  # holds the edits made while hp.gate > 0; empty, it hooks nothing
         self._prefixes: list[str] | None = None
         self._c_inv: dict[int, torch.Tensor] = {}
         self._stacks: dict[int, UpperStack] = {}
@@ -52,23 +55,46 @@ class WeightEditor:
     def stack(self, layer: int) -> UpperStack:
         """The value step's copy of the layers from `layer` up; kept between edits until `release()`."""
         if layer not in self._stacks:
-            self._stacks[layer] = UpperStack(self.model, layer, getattr(torch, self.hp.value_dtype))
+            stack = UpperStack(self.model, layer, getattr(torch, self.hp.value_dtype))
+            for above in range(layer, self.model.config.num_hidden_layers):
+                self.gate.attach(above, stack.mlp(above).down_proj)
+            self._stacks[layer] = stack
         return self._stacks[layer]
 
     def release(self) -> None:
         """Drops the value step's copies (~240 MB for the default model); the next edit rebuilds them."""
         self._stacks.clear()
+        self.gate.detach_copies()
 
     def _file(self, edit_id: str) -> Path | None:
         return self.delta_dir / f"{edit_id}.safetensors" if self.delta_dir else None
 
-    def _store(self, edit_id: str, factors: deltas.Factors) -> None:
+    def _write(self, edit_id: str, factors: deltas.Factors, refs: dict[int, torch.Tensor]) -> None:
+        """Into the key gate when it is on (and the edit has its scores), else into the weights."""
+        with self.lock:
+            if self.hp.gate > 0 and refs:
+                self.gate.threshold = self.hp.gate
+                self.gate.add(edit_id, factors, refs)
+            else:
+                deltas.add(self.model, factors)
+        self.refs.setdefault(edit_id, {}).update(refs)
+
+    def _unwrite(self, edit_id: str, factors: deltas.Factors) -> None:
+        with self.lock:
+            if not self.gate.remove(edit_id):
+                deltas.subtract(self.model, factors)
+        self.refs.pop(edit_id, None)
+
+    def _save(self, edit_id: str, factors: deltas.Factors) -> None:
+        if self._file(edit_id):
+            deltas.save(self._file(edit_id), factors, self.refs.get(edit_id))
+
+    def _store(self, edit_id: str, factors: deltas.Factors, keys: dict[int, torch.Tensor]) -> None:
         if not deltas.is_finite(factors):
             raise EditInputError("the computed update is not finite (NaN/inf); nothing was changed")
-        if self._file(edit_id):
-            deltas.save(self._file(edit_id), factors)
-        with self.lock:
-            deltas.add(self.model, factors)
+        self.refs[edit_id] = own_scores(factors, keys)
+        self._save(edit_id, factors)
+        self._write(edit_id, factors, self.refs[edit_id])
         self.applied[edit_id] = factors
 
     def apply(self, edits: Sequence[EditRequest]) -> None:
@@ -81,8 +107,7 @@ class WeightEditor:
             if factors is None and path and path.is_file():
                 factors = deltas.load(path)
             if factors is not None:
-                with self.lock:
-                    deltas.subtract(self.model, factors)
+                self._unwrite(edit.id, factors)
             if path and path.is_file():
                 path.unlink()
 
@@ -92,8 +117,7 @@ class WeightEditor:
         if edit.id in self.applied or not path or not path.is_file():
             return False
         factors = deltas.load(path)
-        with self.lock:
-            deltas.add(self.model, factors)
+        self._write(edit.id, factors, deltas.load_refs(path))
         self.applied[edit.id] = factors
         return True
 
@@ -104,7 +128,8 @@ class WeightEditor:
 class ROME(WeightEditor):
     name = "rome"
 
-    def compute_one(self, edit: EditRequest) -> deltas.Factors:
+    def compute_one(self, edit: EditRequest) -> tuple[deltas.Factors, dict[int, torch.Tensor]]:
+        """The edit's factors, and its key k* (the gate's reference)."""
         layer, hp = self.hp.layer, self.hp
         self.report("key statistics C (first edit: computed once, then cached)")
         c_inv = self.c_inv(layer)
@@ -112,20 +137,21 @@ class ROME(WeightEditor):
         self.report("key k* from the subject's last token")
         key = compute_key(self.model, self.tokenizer, layer, edit.prompt, edit.subject, prefixes)
         weight = self.model.model.layers[layer].mlp.down_proj.weight.detach()
-        w_k = weight @ key
+        gated = self.gate.extra(layer, key)  # earlier gated edits open at this key (the same subject)
+        w_k = weight @ key + gated           # the layer's output at k* as the chat computes it
         texts = [p + edit.prompt for p in prefixes]
         self.report("value v* by optimisation")
         delta = compute_delta(self.model, self.tokenizer, layer, texts, f"{edit.subject} is a", edit.subject,
                               edit.target_new, w_k, hp, stack=self.stack(layer))
         self.report("rank-one update (u, v)")
-        u, v = rank_one_update(weight, c_inv, key, w_k + delta)
-        return {layer: (u, v)}
+        u, v = rank_one_update(weight, c_inv, key, w_k + delta - gated)  # with those, the layer gives v*
+        return {layer: (u, v)}, {layer: key}
 
     def apply(self, edits: Sequence[EditRequest]) -> None:
         for edit in edits:  # one at a time, each computed on the model with the previous ones in
-            factors = self.compute_one(edit)
-            self.report("writing the update into the weights")
-            self._store(edit.id, factors)
+            factors, keys = self.compute_one(edit)
+            self.report("adding the gated update" if self.hp.gate > 0 else "writing the update into the weights")
+            self._store(edit.id, factors, keys)
 
     def describe(self, edit: EditRequest) -> str:
         return f"rome: rank-one update of layer {self.hp.layer} down_proj"

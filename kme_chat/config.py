@@ -28,6 +28,10 @@ class Settings:
     # on, so its numbers compare with earlier runs). Off: one copy of the weights, the int8 one;
     # a weight edit computes on a bfloat16 copy of the layers it needs, made while it runs.
     keep_float: bool = False
+    # Weight edits through a key gate (τ): each acts only where the key scores >= τ of its own key,
+    # so unrelated answers stay bit-identical however many edits pile up (README: lifelong editing).
+    # 0 = written into the weights, as the papers do.
+    weight_gate: float = 0.0
     data_dir: str = "kme-data"            # edit log, Chroma, weight deltas
     memory_url: str = ""                  # "http://host:port": a Chroma server instead of Chroma in data_dir
     cache_dir: str = str(Path.home() / ".cache" / "kme-chat")  # float copy of the model, covariances
@@ -43,6 +47,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.quantisation not in QUANTISATIONS:
             raise ValueError(f"quantisation must be one of {QUANTISATIONS}, got {self.quantisation!r}")
+        if not 0.0 <= self.weight_gate < 1.0:
+            raise ValueError(f"weight_gate must be in [0, 1), got {self.weight_gate!r}")
 
     @property
     def data_path(self) -> Path:
@@ -56,6 +62,13 @@ class Settings:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
+def _parsed(text: str, kind: str):
+    """An environment variable's text as the field's type (ValueError if it is not a number where one is due)."""
+    if kind in ("int", "float"):
+        return int(text) if kind == "int" else float(text)
+    return text.lower() in ("1", "true", "yes") if kind == "bool" else text
+
+
 def load_settings(config_file: str | None = None, **overrides) -> Settings:
     values: dict = {}
     path = Path(config_file or os.environ.get("KME_CONFIG", "kme-chat.toml"))
@@ -65,8 +78,10 @@ def load_settings(config_file: str | None = None, **overrides) -> Settings:
     for f in dataclasses.fields(Settings):
         env = os.environ.get(f"KME_{f.name.upper()}")
         if env is not None:
-            values[f.name] = int(env) if f.type == "int" else (env.lower() in ("1", "true", "yes")) \
-                if f.type == "bool" else env
+            try:
+                values[f.name] = _parsed(env, f.type)
+            except ValueError:
+                raise ValueError(f"KME_{f.name.upper()} must be a number ({f.type}), got {env!r}") from None
     values.update({k: v for k, v in overrides.items() if v is not None})
     unknown = set(values) - {f.name for f in dataclasses.fields(Settings)}
     if unknown:

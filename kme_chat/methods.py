@@ -106,6 +106,7 @@ def _weight_parts(llm, res):
     from editors.weights.layer_stats import CovarianceCache
 
     hp = hparams_for(llm.model.config.model_type, llm.num_layers)
+    hp.gate = llm.settings.weight_gate
     if res.covariances is None:
         res.covariances = CovarianceCache(llm.model, llm.tokenizer, llm.settings.cache_path / "stats", llm.fingerprint,
                                             hp.stats_sequences, hp.stats_tokens,

@@ -89,12 +89,17 @@ LIFELONG = [
     Run("alphaedit", **LIFELONG_AT, group=100, checkpoints=[100, 250, 500], sample=100,
         hparams={"c_weight": 2000.0}),
 ]
-# The check of that variant on records no run above looked at (#8000-8999): default against soft C
+# The check of that variant on records no run above looked at (#8000-8999): default against soft C;
+# then the key gate (τ chosen on #6000-6099, README), with every edit measured as issue 16's bars ask
 LIFELONG_CHECK_AT = {**LIFELONG_AT, "offset": 8000}
 LIFELONG_CHECK = [
     Run("alphaedit", **LIFELONG_CHECK_AT, group=100, checkpoints=[100, 300, 500], sample=100),
     Run("alphaedit", **LIFELONG_CHECK_AT, group=100, checkpoints=[100, 300, 500], sample=100,
         hparams={"c_weight": 2000.0}),
+    Run("alphaedit", **LIFELONG_CHECK_AT, group=100, checkpoints=[100, 300, 500], sample=None,
+        hparams={"gate": 0.5}),
+    Run("alphaedit", **{**LIFELONG_CHECK_AT, "limit": 200}, checkpoints=[10, 100], sample=None,
+        hparams={"gate": 0.5}),
 ]
 PLANS = {"main": PLAN, "lifelong": LIFELONG, "lifelong_check": LIFELONG_CHECK}
 

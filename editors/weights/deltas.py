@@ -25,13 +25,16 @@ def subtract(model, factors: Factors) -> None:
     add(model, factors, -1.0)
 
 
-def save(path: Path, factors: Factors) -> None:
+def save(path: Path, factors: Factors, refs: dict[int, torch.Tensor] | None = None) -> None:
+    """`refs`: a gated edit's own-key scores per layer (`key_gate.py`), saved beside its factors."""
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {}
     for layer, (u, v) in factors.items():
         tensors[f"{layer}.u"], tensors[f"{layer}.v"] = u.contiguous(), v.contiguous()
+    for layer, ref in (refs or {}).items():
+        tensors[f"{layer}.ref"] = ref.reshape(-1).contiguous()
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp))
     tmp.replace(path)  # a delta file is whole or absent
@@ -43,6 +46,13 @@ def load(path: Path) -> Factors:
     tensors = load_file(str(path))
     layers = sorted({int(k.split(".")[0]) for k in tensors})
     return {l: (tensors[f"{l}.u"], tensors[f"{l}.v"]) for l in layers}
+
+
+def load_refs(path: Path) -> dict[int, torch.Tensor]:
+    """The gate's own-key scores saved with an edit; {} for an edit written into the weights."""
+    from safetensors.torch import load_file
+
+    return {int(k.split(".")[0]): t for k, t in load_file(str(path)).items() if k.endswith(".ref")}
 
 
 def is_finite(factors: Factors) -> bool:

@@ -23,6 +23,7 @@ class ROMEHyperParams:
     stats_sequences: int = 256      # covariance sample: self-generated text
     stats_tokens: int = 96
     stats_ridge: float = 1e-3       # C + ridge * mean(diag C) * I keeps C invertible
+    gate: float = 0.0               # key gate τ: an edit acts where its key score is >= τ (0 = written into W; README)
 
 
 @dataclass
