@@ -20,6 +20,7 @@ from .weights import deltas
 from .weights.batching import right_padded
 from .weights.compute_key import compute_keys, subject_last_token
 from .weights.compute_value import ValueJob, compute_deltas
+from .weights.key_gate import own_scores
 from .weights.upper_stack import hidden_below
 
 
@@ -85,14 +86,15 @@ class MEMIT(WeightEditor):
                 if self.hp.gate <= 0:
                     with self.lock:
                         deltas.add(self.model, factors)  # the whole batch at once
-                scores = (adjusted * keys).sum(0)        # each column on its own key: the gate's reference
+                scores = own_scores(factors, {layer: keys})[layer]  # each column on its own key: the gate's 1
                 for j, e in enumerate(edits):
                     column = {layer: (residual[:, j].clone(), adjusted[:, j].clone())}
+                    ref = {layer: scores[j:j + 1].clone()}
                     per_edit[e.id].update(column)
-                    if self.hp.gate <= 0:
-                        self.refs.setdefault(e.id, {})[layer] = scores[j:j + 1].clone()
+                    if self.hp.gate > 0:
+                        self._write(e.id, column, ref)
                     else:
-                        self._write(e.id, column, {layer: scores[j:j + 1].clone()})
+                        self.refs.setdefault(e.id, {}).update(ref)
         except BaseException:
             for edit_id, factors in per_edit.items():
                 self._unwrite(edit_id, factors)

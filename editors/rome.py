@@ -56,8 +56,9 @@ class WeightEditor:
         """The value step's copy of the layers from `layer` up; kept between edits until `release()`."""
         if layer not in self._stacks:
             stack = UpperStack(self.model, layer, getattr(torch, self.hp.value_dtype))
-            for above in range(layer, self.model.config.num_hidden_layers):
-                self.gate.attach(above, stack.mlp(above).down_proj)
+            if self.hp.gate > 0:  # the value step's forwards pass these hooks: only when edits can be gated
+                for above in range(layer, self.model.config.num_hidden_layers):
+                    self.gate.attach(above, stack.mlp(above).down_proj)
             self._stacks[layer] = stack
         return self._stacks[layer]
 
@@ -116,8 +117,8 @@ class WeightEditor:
         path = self._file(edit.id)
         if edit.id in self.applied or not path or not path.is_file():
             return False
-        factors = deltas.load(path)
-        self._write(edit.id, factors, deltas.load_refs(path))
+        factors, refs = deltas.read(path)
+        self._write(edit.id, factors, refs)
         self.applied[edit.id] = factors
         return True
 

@@ -218,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fresh", action="store_true", help="run again even where a results file exists")
     p.add_argument("--only", nargs="*", help="run only these (run names or methods); the report lists all")
     p.add_argument("--plan", default="main", help="main (every method), lifelong (weight edits to 1 000, "
-                   "-> bench/results/lifelong.md) or lifelong_check (the soft-C check on fresh records)")
+                   "-> bench/results/lifelong.md) or lifelong_check (soft C and the key gate on fresh records)")
     p.set_defaults(fn=cmd_report)
 
     p = sub.add_parser("edit", help="add, list or undo edits")

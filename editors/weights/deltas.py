@@ -41,18 +41,18 @@ def save(path: Path, factors: Factors, refs: dict[int, torch.Tensor] | None = No
 
 
 def load(path: Path) -> Factors:
+    return read(path)[0]
+
+
+def read(path: Path) -> tuple[Factors, dict[int, torch.Tensor]]:
+    """An edit's factors and the gate's own-key scores saved with them ({} for an edit written into
+    the weights), from one read of the file."""
     from safetensors.torch import load_file
 
     tensors = load_file(str(path))
     layers = sorted({int(k.split(".")[0]) for k in tensors})
-    return {l: (tensors[f"{l}.u"], tensors[f"{l}.v"]) for l in layers}
-
-
-def load_refs(path: Path) -> dict[int, torch.Tensor]:
-    """The gate's own-key scores saved with an edit; {} for an edit written into the weights."""
-    from safetensors.torch import load_file
-
-    return {int(k.split(".")[0]): t for k, t in load_file(str(path)).items() if k.endswith(".ref")}
+    factors = {l: (tensors[f"{l}.u"], tensors[f"{l}.v"]) for l in layers}
+    return factors, {l: tensors[f"{l}.ref"] for l in layers if f"{l}.ref" in tensors}
 
 
 def is_finite(factors: Factors) -> bool:

@@ -69,13 +69,15 @@ class KeyGate:
         us, vs, refs = zip(*by_id.values())
         self._stacked[layer] = (torch.cat(us, 1), torch.cat(vs, 1), torch.cat(refs))
         if layer not in self._hooks:
-            down_proj = self.model.model.layers[layer].mlp.down_proj
-            self._hooks[layer] = down_proj.register_forward_hook(lambda mod, args, out, l=layer: self._gated(l, args[0], out))
+            self._hooks[layer] = self._hook(self.model.model.layers[layer].mlp.down_proj, layer)
 
     def attach(self, layer: int, down_proj: nn.Module) -> None:
         """Gates a copy of the layer's down-projection too (the value step's stack), so a new edit
         is computed on the model as the chat sees it, earlier gated edits included."""
-        self._copies.append(down_proj.register_forward_hook(lambda mod, args, out: self._gated(layer, args[0], out)))
+        self._copies.append(self._hook(down_proj, layer))
+
+    def _hook(self, down_proj: nn.Module, layer: int):
+        return down_proj.register_forward_hook(lambda mod, args, out: self._gated(layer, args[0], out))
 
     def detach_copies(self) -> None:
         for hook in self._copies:
