@@ -34,12 +34,24 @@ def browser():
         b.close()
 
 
+MESSAGES = "document.querySelectorAll('#chat .message-row, #chat [data-testid=\"bot\"]').length"
+
+
+def clear_chat(page) -> None:
+    """Clear the conversation and wait until it is empty: a message sent before the clear lands is wiped by it."""
+    page.locator('#chat button[aria-label="Clear"]').click()
+    page.wait_for_function(f"{MESSAGES} === 0", timeout=30000)
+
+
 def ask(page, text: str, expect_messages: int) -> str:
     page.locator("#message textarea").fill(text)
     page.locator("#send").click()
     # wait for the answer to land and stop growing (it streams)
-    page.wait_for_function(f"document.querySelectorAll('#chat .message-row, #chat [data-testid=\"bot\"]').length >= {expect_messages}",
-                           timeout=60000)
+    try:
+        page.wait_for_function(f"{MESSAGES} >= {expect_messages}", timeout=60000)
+    except Exception as exc:  # say what the page showed instead of a bare timeout
+        raise AssertionError(f"no answer to {text!r} within 60 s; status: {page.locator('#status').inner_text()!r}; "
+                             f"chat: {page.locator('#chat').inner_text()[-500:]!r}") from exc
     last, stable = None, 0
     while stable < 3:
         page.wait_for_timeout(700)
@@ -121,7 +133,7 @@ def test_flag_correct_commit_ask_again_then_undo(server, browser, artifacts):
     undo_by_row(page, edit_id)
     assert "reverted" in page.locator("#history").inner_text()
     # a fresh conversation, so the answer depends on the model and memory alone: the original is back
-    page.locator('#chat button[aria-label="Clear"]').click()
+    clear_chat(page)
     ask(page, QUESTION, 2)
     assert bot_messages(page)[-1] == before
     page.close()
@@ -260,7 +272,7 @@ def test_bad_corrections_get_clear_messages(server, browser):
                            timeout=30000)  # the earlier preview (its fields also hold Marlowe) is void
     page.locator("#preview").click()
     wait_for_preview(page, "Marlowe")
-    page.locator('#chat button[aria-label="Clear"]').click()
+    page.locator('#chat button[aria-label="Clear"]').click()  # the flagged message goes mid-preview, on purpose
     page.locator("#commit").click()
     page.wait_for_function("document.querySelector('#status').innerText.includes('no longer')", timeout=30000)
     page.close()
@@ -346,13 +358,13 @@ def test_a_stated_preference_applies_to_an_unrelated_later_question(server, brow
     assert page.locator("#f-kind input[value=preference]").is_checked()
     commit(page)
     edit_id = page.locator("#status code").first.inner_text().strip()
-    page.locator('#chat button[aria-label="Clear"]').click()
+    clear_chat(page)
     ask(page, unrelated, 2)
     assert sentences(bot_messages(page)[-1]) == 1, bot_messages(page)[-1]
     page.wait_for_function(f"document.querySelector('#history').innerText.includes({edit_id!r})", timeout=30000)
     assert "always: Please answer in one short sentence." in page.locator("#history").inner_text()
     undo_by_row(page, edit_id)  # the preference ends; other tests on this server see the plain model again
-    page.locator('#chat button[aria-label="Clear"]').click()
+    clear_chat(page)
     ask(page, unrelated, 2)
     assert bot_messages(page)[-1] == long_answer
     page.close()

@@ -2,7 +2,7 @@
 import pytest
 
 from tests.servers import kme, start, stop
-from tests.test_browser import ask, bot_messages, browser, commit, flag_and_correct  # noqa: F401 (fixture)
+from tests.test_browser import ask, bot_messages, browser, clear_chat, commit, flag_and_correct  # noqa: F401 (fixture)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -37,7 +37,7 @@ def test_a_correction_changes_its_authors_answers_and_not_another_users(server, 
     commit(ana)
     ask(ana, question, 4)
     assert "Mina Okafor" in bot_messages(ana)[-1]
-    ben.locator('#chat button[aria-label="Clear"]').click()
+    clear_chat(ben)
     ask(ben, question, 2)
     assert bot_messages(ben)[-1] == ben_before                        # ben's memory has no such edit
     ben.wait_for_timeout(3000)                                         # a history refresh has run
