@@ -80,10 +80,12 @@ class Timer:
 
 
 class Evaluation:
-    def __init__(self, scorer: Scorer, editor: Editor, progress: Callable[[str, int, int], None] | None = None):
+    def __init__(self, scorer: Scorer, editor: Editor, progress: Callable[[str, int, int], None] | None = None,
+                 partial: Callable[[dict], None] | None = None):
         self.scorer = scorer
         self.editor = editor
         self.progress = progress or (lambda stage, done, total: None)
+        self.partial = partial or (lambda state: None)  # told what is measured so far: a stopped run keeps it
         self.edit_timer, self.query_timer = Timer(), Timer()
         self.baseline: dict[str, list[list[int]]] = {}
 
@@ -145,11 +147,15 @@ class Evaluation:
             if any(start < n <= done for n in checkpoints) and done < len(cases):
                 rows = [self.measure(c, exact_match=False) for c in spread(cases[:done], sample)]
                 self.curve.append(curve_point(done, rows))
+                self.partial({"edits_made": done, "curve": self.curve})
         final = spread(cases, sample)
         rows = []
         for i, case in enumerate(final):
             rows.append(self.measure(case))
             self.progress("measuring", i + 1, len(final))
+            if (i + 1) % 50 == 0:
+                self.partial({"edits_made": len(cases), "curve": self.curve, "measured_so_far": curve_point(len(cases), rows),
+                              "cases": rows})
         self.curve.append(curve_point(len(cases), rows))
         self.editor.revert([c.request for c in reversed(cases)])
         return rows
@@ -183,10 +189,11 @@ def mean_of(rows: list[dict], key: str) -> float | None:
 
 
 def evaluate_edits(scorer: Scorer, editor: Editor, cases: Sequence[EditCase], mode: str,
-                   progress=None, checkpoints: Sequence[int] = (), sample: int | None = None, batch: int = 1) -> dict:
+                   progress=None, checkpoints: Sequence[int] = (), sample: int | None = None, batch: int = 1,
+                   partial=None) -> dict:
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    ev = Evaluation(scorer, editor, progress)
+    ev = Evaluation(scorer, editor, progress, partial)
     ev.record_baseline(cases)
     if mode == "sequential":
         rows = ev.run_sequential(cases, checkpoints, sample, batch)

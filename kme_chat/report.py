@@ -110,8 +110,9 @@ def progress(stage: str, done: int, total: int) -> None:
     print(f"\r{stage}: {done}/{total}", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
 
-def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None) -> dict:
-    """Builds the method, measures it on its subset and returns the result record."""
+def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None, partial=None) -> dict:
+    """Builds the method, measures it on its subset and returns the result record. `partial` is
+    told a sequential run's curve points and measured rows as they come (hours of CPU on 1 000 edits)."""
     from .assistant import answer_with
     from .datasets import load_cases
     from .evaluate import evaluate_edits, evaluate_multihop, multihop_answerer
@@ -127,7 +128,8 @@ def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None) ->
         result = evaluate_multihop(cases, editor, multihop_answerer(editor, answer_with(llm, editor)), progress,
                                    run.group, run.questions, run.single_hops, run.locality)
     else:
-        result = evaluate_edits(llm, editor, cases, run.mode, progress, run.checkpoints, run.sample, run.group)
+        result = evaluate_edits(llm, editor, cases, run.mode, progress, run.checkpoints, run.sample, run.group,
+                                partial)
     return {"run": asdict(run), "method": run.method, "format": run.format, "mode": run.mode, "n": len(cases),
             "data": str(data_file),
             "seconds": time.perf_counter() - start, **result}
@@ -269,6 +271,8 @@ def run_report(settings: Settings, fresh: bool = False, only: list[str] | None =
             from .model import LocalLLM
 
             llm = LocalLLM.load(settings.with_overrides(keep_float=True))  # scored on the float model
-        save(run_one(run, llm, settings), path)
+        partial_path = folder / f"{run.name}.partial.json"  # what a stopped run had measured
+        save(run_one(run, llm, settings, partial=lambda state: save({"run": asdict(run), **state}, partial_path)), path)
+        partial_path.unlink(missing_ok=True)
     results = [json.loads((folder / f"{r.name}.json").read_text()) for r in runs if (folder / f"{r.name}.json").is_file()]
     return write_lifelong(results, folder, plan) if plan.startswith("lifelong") else write_report(results, folder)

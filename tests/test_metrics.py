@@ -168,3 +168,20 @@ def test_sequential_batches_apply_edits_a_batch_at_a_time():
     result = evaluate_edits(scorer, editor, cases, "sequential", checkpoints=[2, 3], batch=2)
     assert calls == [["e0", "e1"], ["e2", "e3"], ["e4"]]
     assert [p["edits"] for p in result["curve"]] == [2, 4, 5]  # checkpoint 3 falls inside the second batch
+
+
+def test_a_sequential_run_stopped_midway_has_reported_its_curve_points():
+    scorer = FixedScorer()
+    cases = [case(i, para=False) for i in range(4)]
+    effects = {f"e{i}": {(f"S{i} lives in", "Rome"): -1.0} for i in range(3)}  # e3 has none: apply fails
+    states = []
+    try:
+        evaluate_edits(scorer, TableEditor(scorer, effects), cases, "sequential", checkpoints=[1, 2, 3],
+                       partial=states.append)
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("the fourth edit should have failed")
+    assert [s["edits_made"] for s in states] == [1, 2, 3]
+    assert [p["edits"] for p in states[-1]["curve"]] == [1, 2, 3]
+    assert states[-1]["curve"][-1]["efficacy"] == 1.0
