@@ -29,13 +29,15 @@ class WeightEditor:
     changes_weights = True
 
     def __init__(self, model, tokenizer, hp: ROMEHyperParams, stats: CovarianceCache,
-                 delta_dir: Path | None = None, lock=None):
+                 delta_dir: Path | None = None, lock=None, gate: KeyGate | None = None):
         self.model, self.tokenizer, self.hp, self.stats = model, tokenizer, hp, stats
         self.delta_dir = Path(delta_dir) if delta_dir else None
         self.lock = lock or contextlib.nullcontext()
         self.applied: dict[str, deltas.Factors] = {}
         self.refs: dict[str, dict[int, torch.Tensor]] = {}  # edit id -> layer -> its own keys' scores (the gate's 1)
-        self.gate = KeyGate(model, hp.gate)  # holds the edits made while hp.gate > 0; empty, it hooks nothing
+        # holds the edits made while hp.gate > 0 (empty, it hooks nothing); one per model, shared by its editors
+        self.gate = gate if gate is not None else KeyGate(model, hp.gate)
+        self._gate_hooks: list = []  # the gate's hooks on this editor's value-step copies
         self._prefixes: list[str] | None = None
         self._c_inv: dict[int, torch.Tensor] = {}
         self._stacks: dict[int, UpperStack] = {}
@@ -58,14 +60,16 @@ class WeightEditor:
             stack = UpperStack(self.model, layer, getattr(torch, self.hp.value_dtype))
             if self.hp.gate > 0:  # the value step's forwards pass these hooks: only when edits can be gated
                 for above in range(layer, self.model.config.num_hidden_layers):
-                    self.gate.attach(above, stack.mlp(above).down_proj)
+                    self._gate_hooks.append(self.gate.attach(above, stack.mlp(above).down_proj))
             self._stacks[layer] = stack
         return self._stacks[layer]
 
     def release(self) -> None:
         """Drops the value step's copies (~240 MB for the default model); the next edit rebuilds them."""
         self._stacks.clear()
-        self.gate.detach_copies()
+        for hook in self._gate_hooks:
+            hook.remove()
+        self._gate_hooks.clear()
 
     def _file(self, edit_id: str) -> Path | None:
         return self.delta_dir / f"{edit_id}.safetensors" if self.delta_dir else None

@@ -18,6 +18,7 @@ class Resources:
         self.memory_url = memory_url
         self._memory = None
         self.covariances = None  # weight editors share one CovarianceCache
+        self.key_gate = None     # and one KeyGate: each computes its edits on top of the others' gated ones
 
     @property
     def memory(self):
@@ -103,6 +104,7 @@ def _fact_chain(llm, res):
 
 def _weight_parts(llm, res):
     from editors.weights.hparams import hparams_for
+    from editors.weights.key_gate import KeyGate
     from editors.weights.layer_stats import CovarianceCache
 
     hp = hparams_for(llm.model.config.model_type, llm.num_layers)
@@ -111,15 +113,17 @@ def _weight_parts(llm, res):
         res.covariances = CovarianceCache(llm.model, llm.tokenizer, llm.settings.cache_path / "stats", llm.fingerprint,
                                             hp.stats_sequences, hp.stats_tokens,
                                             text_folder=Path(llm.settings.shared_data))
-    return hp, res.covariances
+    if res.key_gate is None:
+        res.key_gate = KeyGate(llm.model, hp.gate)
+    return hp, res.covariances, res.key_gate
 
 
 @register("rome")
 def _rome(llm, res):
     from editors.rome import ROME
 
-    hp, stats = _weight_parts(llm, res)
-    return ROME(llm.model, llm.tokenizer, hp, stats, res.workdir / "deltas", llm.lock)
+    hp, stats, gate = _weight_parts(llm, res)
+    return ROME(llm.model, llm.tokenizer, hp, stats, res.workdir / "deltas", llm.lock, gate)
 
 
 @register("alphaedit")
@@ -127,9 +131,9 @@ def _alphaedit(llm, res):
     from editors.alphaedit import AlphaEdit
     from editors.weights.hparams import AlphaEditHyperParams
 
-    hp, stats = _weight_parts(llm, res)
+    hp, stats, gate = _weight_parts(llm, res)
     return AlphaEdit(llm.model, llm.tokenizer, AlphaEditHyperParams(**{**hp.__dict__}), stats,
-                     res.workdir / "deltas", llm.lock)
+                     res.workdir / "deltas", llm.lock, gate)
 
 
 @register("memit")
@@ -137,6 +141,6 @@ def _memit(llm, res):
     from editors.memit import MEMIT
     from editors.weights.hparams import MEMITHyperParams
 
-    hp, stats = _weight_parts(llm, res)
+    hp, stats, gate = _weight_parts(llm, res)
     return MEMIT(llm.model, llm.tokenizer, MEMITHyperParams(**{**hp.__dict__}), stats, res.workdir / "deltas",
-                 llm.lock)
+                 llm.lock, gate)

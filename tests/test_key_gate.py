@@ -32,6 +32,25 @@ def test_gate_adds_the_update_only_where_the_key_scores_above_the_threshold(tiny
         assert not down_proj._forward_hooks and torch.equal(down_proj(key), plain(key))
 
 
+def test_a_value_step_copy_made_after_gated_edits_counts_them_once(tiny, llm, tmp_path):  # noqa: F811
+    """The value step's copy of the layers must compute what the served model computes: a deep copy
+    would carry the gate's hook of the original and add each gated edit twice."""
+    memit = gated_memit(tiny, llm, tmp_path)
+    memit.apply(EDITS[:1])
+    stack = memit.stack(1)  # made now, with a gated edit in
+    _, v, ref = memit.gate._stacked[1]
+    key = (v * ref / (v * v).sum(0)).T            # the edit's own score: its gate is open
+    with torch.no_grad():
+        served = tiny.model.layers[1].mlp.down_proj(key)
+        copied = stack.mlp(1).down_proj(key.to(stack.dtype)).float()
+    plain = key @ tiny.model.layers[1].mlp.down_proj.weight.T
+    assert not torch.allclose(served, plain)                                 # the edit acts here
+    assert torch.allclose(copied, served, atol=0.02 * served.abs().max())   # bfloat16 copy
+    assert len(stack.mlp(1).down_proj._forward_hooks) == 1
+    memit.revert(EDITS[:1])
+    memit.release()
+
+
 def gated_memit(tiny, llm, tmp_path):  # noqa: F811
     from editors.memit import MEMIT
     from editors.weights.hparams import MEMITHyperParams
@@ -69,6 +88,35 @@ def test_gated_batch_leaves_weights_untouched_undoes_bit_exactly_and_restores(ti
     restarted.revert([EDITS[1]])
     assert all(torch.equal(logits(tiny, llm.tokenizer, e.prompt), before[e.id]) for e in EDITS)  # bit-exact
     assert not any(m._forward_hooks for m in tiny.modules())
+
+
+@pytest.mark.slow
+def test_weight_editors_of_one_model_share_one_gate_and_see_each_others_edits(llm, tmp_path):
+    """The product's MEMIT writes a gated edit, then its ROME corrects the same fact (both at layer 4):
+    ROME's value step and closed form see MEMIT's gated column (one gate per model), so the later
+    correction is what the model says; undoing both is bit-exact."""
+    from kme_chat.methods import Resources, build_editor
+
+    resources = Resources(tmp_path)
+    memit, rome = build_editor("memit", llm, resources), build_editor("rome", llm, resources)
+    assert memit.gate is rome.gate
+    memit.hp.layers, memit.hp.gate, rome.hp.gate = [rome.hp.layer], 0.5, 0.5
+    edit = EditRequest("m1", "Danielle Darrieux", "The mother tongue of Danielle Darrieux is", "English", "French")
+    again = EditRequest("r1", edit.subject, edit.prompt, "German", "English")
+    english, german = (llm.tokenizer(" " + w)["input_ids"][0] for w in ("English", "German"))
+    unedited = logits(llm.model, llm.tokenizer, edit.prompt)
+    rome.stack(rome.hp.layer)  # ROME's value-step copy exists before MEMIT's edit, as after an earlier correction
+    try:
+        memit.apply([edit])
+        out = logits(llm.model, llm.tokenizer, edit.prompt)
+        assert out[english] > out[german]
+        rome.apply([again])
+        out = logits(llm.model, llm.tokenizer, edit.prompt)
+        assert out[german] > out[english]
+    finally:
+        rome.revert([again])
+        memit.revert([edit])
+    assert torch.equal(logits(llm.model, llm.tokenizer, edit.prompt), unedited)
 
 
 @pytest.mark.slow

@@ -12,6 +12,9 @@ Where the gate is open the output is exactly what the written update would give,
 prompts and paraphrases (the subject's key, s ≈ 0.75-1.1) see the edit; unrelated prompts (s below
 ~0.3 on CounterFact) see the unedited layer. The idea is GRACE's and WISE's (an edit applies inside
 a radius of its key), on ROME/MEMIT/AlphaEdit factors. Undo drops the edit's columns: bit-exact.
+
+One gate per model: every weight editor of a process writes into the same one (`Resources.key_gate`),
+so each computes its edits on top of all the others'.
 """
 from __future__ import annotations
 
@@ -34,7 +37,6 @@ class KeyGate:
         self.entries: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}  # layer -> id -> (U, V, ref)
         self._stacked: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._hooks: dict[int, object] = {}
-        self._copies: list = []  # hooks on copies of the layers (the value step's stack), kept while they live
         self._lock = threading.Lock()
 
     def add(self, edit_id: str, factors: Factors, refs: dict[int, torch.Tensor]) -> None:
@@ -71,18 +73,14 @@ class KeyGate:
         if layer not in self._hooks:
             self._hooks[layer] = self._hook(self.model.model.layers[layer].mlp.down_proj, layer)
 
-    def attach(self, layer: int, down_proj: nn.Module) -> None:
-        """Gates a copy of the layer's down-projection too (the value step's stack), so a new edit
-        is computed on the model as the chat sees it, earlier gated edits included."""
-        self._copies.append(self._hook(down_proj, layer))
+    def attach(self, layer: int, down_proj: nn.Module):
+        """Gates a copy of the layer's down-projection too (a value step's stack), so a new edit is
+        computed on the model as the chat sees it, earlier gated edits included. Returns the hook's
+        handle: the copy's owner removes it when it drops the copy."""
+        return self._hook(down_proj, layer)
 
     def _hook(self, down_proj: nn.Module, layer: int):
         return down_proj.register_forward_hook(lambda mod, args, out: self._gated(layer, args[0], out))
-
-    def detach_copies(self) -> None:
-        for hook in self._copies:
-            hook.remove()
-        self._copies.clear()
 
     def extra(self, layer: int, keys: torch.Tensor) -> torch.Tensor:
         """What the gated edits add to the layer's output for these keys ((…, in) -> (…, out))."""
@@ -101,6 +99,6 @@ class KeyGate:
     def close(self) -> None:
         """Removes the hooks (the model is as it was without any gated edit)."""
         with self._lock:
-            for hook in [*self._hooks.values(), *self._copies]:
+            for hook in self._hooks.values():
                 hook.remove()
-            self.entries.clear(), self._stacked.clear(), self._hooks.clear(), self._copies.clear()
+            self.entries.clear(), self._stacked.clear(), self._hooks.clear()

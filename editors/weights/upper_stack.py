@@ -52,6 +52,15 @@ def hidden_below(model, layer: int, input_ids: torch.Tensor, attention_mask: tor
     return input_of(model, model.model.layers[layer], input_ids, attention_mask, position_ids)
 
 
+def _without_hooks(module: nn.Module) -> nn.Module:
+    """A deep copy keeps the original's hooks (a key gate's, a probe's); the stack's copy must not
+    run them twice, so it starts bare and whoever needs a hook on it attaches one."""
+    for m in module.modules():
+        m._forward_hooks.clear()
+        m._forward_pre_hooks.clear()
+    return module
+
+
 def _dense(module: nn.Module) -> nn.Module:
     """The module with nn.Linear in place of any dynamically quantised linear (int8 has no backward)."""
     if isinstance(module, torch.ao.nn.quantized.dynamic.Linear):
@@ -76,7 +85,7 @@ class UpperStack:
         config.num_hidden_layers = len(base.layers) - first
         layers = []
         for i, layer in enumerate(base.layers[first:]):
-            layer = _dense(copy.deepcopy(layer)).to(dtype).requires_grad_(False)
+            layer = _without_hooks(_dense(copy.deepcopy(layer))).to(dtype).requires_grad_(False)
             layer.self_attn.layer_idx = i  # its slot in this stack's cache
             layers.append(layer)
         # A shallow copy of the base model's body that owns only the copied layers and norm; the
@@ -87,8 +96,8 @@ class UpperStack:
         object.__setattr__(self.body, "_buffers", {})
         self.body.config = config
         self.body.layers = nn.ModuleList(layers)
-        self.body.norm = copy.deepcopy(base.norm).to(dtype).requires_grad_(False)
-        self.lm_head = _dense(copy.deepcopy(model.lm_head)).to(dtype).requires_grad_(False)
+        self.body.norm = _without_hooks(copy.deepcopy(base.norm)).to(dtype).requires_grad_(False)
+        self.lm_head = _without_hooks(_dense(copy.deepcopy(model.lm_head))).to(dtype).requires_grad_(False)
 
     def sync(self) -> None:
         """Copies the (possibly edited) down-projections of the model in again."""
