@@ -98,7 +98,7 @@ LIFELONG_CHECK = [
         hparams={"c_weight": 2000.0}),
     Run("alphaedit", **{**LIFELONG_CHECK_AT, "limit": 300}, group=100, checkpoints=[100], sample=100,
         hparams={"gate": 0.5}),  # the run that fitted in the session (README)
-    Run("alphaedit", **LIFELONG_CHECK_AT, group=100, checkpoints=[100, 300, 500], sample=None,
+    Run("alphaedit", **LIFELONG_CHECK_AT, group=100, checkpoints=[100, 500], sample=None,
         hparams={"gate": 0.5}),
     Run("alphaedit", **{**LIFELONG_CHECK_AT, "limit": 200}, checkpoints=[10, 100], sample=None,
         hparams={"gate": 0.5}),
