@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import sys
@@ -71,7 +72,8 @@ def _eval_conversations(args, settings) -> int:
     """The real path, line by line, in a fresh data dir: route, commit on the default route, ask again."""
     from .evaluation.conversations import evaluate_conversations, load_conversations
 
-    return _eval_lines(args, settings, load_conversations, evaluate_conversations, "kme-conversations-")
+    evaluate = functools.partial(evaluate_conversations, weights=args.weights)  # --weights: facts as weight edits
+    return _eval_lines(args, settings, load_conversations, evaluate, "kme-conversations-")
 
 
 def _eval_chains(args, settings) -> int:
@@ -212,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=int, help="mquake: ask only the first N questions of each case")
     p.add_argument("--no-single-hops", action="store_true", help="mquake: skip the single-hop checks")
     p.add_argument("--locality", type=int, default=0, help="mquake: unrelated questions asked as locality probes")
+    p.add_argument("--weights", choices=["rome", "memit", "alphaedit"],
+                   help="conversations: commit each fact as this weight edit alone (no memory route)")
     p.set_defaults(fn=cmd_eval)
 
     p = sub.add_parser("report", help="every method on fixed subsets -> bench/results/report.md (+ JSON, plot)")

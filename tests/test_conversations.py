@@ -164,3 +164,22 @@ def test_conversation_eval_on_the_real_path(assistant, tmp_path):
     assert len(assistant.log.active()) == 3
     assert [e.kind for e in assistant.log.all() if e.status == "reverted"] == ["preference"]
     json.dumps(result)  # the result file is plain JSON
+
+
+@pytest.mark.slow
+def test_conversation_eval_can_commit_facts_as_weight_edits_alone(assistant):
+    """`--weights rome`: the fact goes into the weights only (no memory route), so the answers show the weight edit."""
+    from kme_chat.evaluation.conversations import evaluate_conversations
+
+    lines = [{"q": "What is the mother tongue of Danielle Darrieux?", "c": "No, it's English.", "kind": "fact",
+              "s": "Danielle Darrieux", "o": "English", "other": "What is the capital of Norway?"}]
+    try:
+        result = evaluate_conversations(assistant, lines, weights="rome")
+        (edit,) = assistant.log.active()
+        assert edit.routes == ["rome"] and result["settings"]["weights"] == "rome"
+        case = result["cases"][0]
+        assert case["object_exact"] and case["fixed"], case["after"]
+        assert case["unchanged"] == [True]
+    finally:
+        for edit in assistant.log.active():  # the session's shared model back to its base
+            assistant.undo(edit.id)

@@ -117,9 +117,11 @@ def leaks(answer: str, fragments: list[str]) -> bool:
 
 
 def evaluate_conversations(assistant, rows: list[dict], progress: Callable[[str, int, int], None] | None = None,
-                           max_new_tokens: int = 32, cases_log: Path | None = None) -> dict:
+                           max_new_tokens: int = 32, cases_log: Path | None = None, weights: str | None = None) -> dict:
     """Runs every line through the real router and commit path of `assistant` (its own data dir).
-    `cases_log`: each finished case is appended there as a JSON line (a long run can be read as it goes)."""
+    `cases_log`: each finished case is appended there as a JSON line (a long run can be read as it goes).
+    `weights` (rome, memit, alphaedit): facts are committed as that weight edit alone, no memory
+    route, so the answers show what the weight edit does (as an admin's "write into the weights")."""
     progress = progress or (lambda stage, done, total: None)
     fragments = template_fragments(Path(assistant.settings.prompts_dir))
 
@@ -143,7 +145,7 @@ def evaluate_conversations(assistant, rows: list[dict], progress: Callable[[str,
         stored = None
         if routed.edit is not None and routed.method != "form":
             edit = routed.edit
-            edit.routes = routed.route
+            edit.routes = [weights] if weights and edit.kind == "fact" else routed.route
             edit.user = "eval"
             try:
                 stored = assistant.add_edit(edit)
@@ -175,7 +177,7 @@ def evaluate_conversations(assistant, rows: list[dict], progress: Callable[[str,
         log_case(cases_log, case)
         progress("conversations", i + 1, len(rows))
     return {"metrics": conversation_metrics(cases, seconds), "cases": cases,
-            "settings": {"max_new_tokens": max_new_tokens, "lines": len(rows)}}
+            "settings": {"max_new_tokens": max_new_tokens, "lines": len(rows), "weights": weights}}
 
 
 def _share(values: list) -> float | None:
