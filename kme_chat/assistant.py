@@ -57,7 +57,7 @@ class Assistant:
         self.llm = llm
         settings.data_path.mkdir(parents=True, exist_ok=True)
         self.log = EditLog(settings.data_path / "edits.sqlite3")
-        self.resources = Resources(settings.data_path, settings.memory_url)
+        self.resources = Resources(settings.data_path, settings.memory_url, settings.weight_gate)
         self.editors: dict = {}
         self.engine = ChatEngine(llm, self.context_for, self.chain_for)
         self._edit_lock = threading.Lock()  # one edit at a time; chats go on meanwhile

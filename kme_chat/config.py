@@ -29,9 +29,9 @@ class Settings:
     # a weight edit computes on a bfloat16 copy of the layers it needs, made while it runs.
     keep_float: bool = False
     # Weight edits through a key gate (τ): each acts only where the key scores >= τ of its own key,
-    # so unrelated answers stay bit-identical however many edits pile up (README: lifelong editing).
-    # 0 = written into the weights, as the papers do.
-    weight_gate: float = 0.0
+    # so unrelated answers stay bit-identical however many edits pile up (README: lifelong editing;
+    # τ = 0.5 from score distributions on tuning records). 0 = written into the weights, as the papers do.
+    weight_gate: float = 0.5
     data_dir: str = "kme-data"            # edit log, Chroma, weight deltas
     memory_url: str = ""                  # "http://host:port": a Chroma server instead of Chroma in data_dir
     cache_dir: str = str(Path.home() / ".cache" / "kme-chat")  # float copy of the model, covariances

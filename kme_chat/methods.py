@@ -13,9 +13,10 @@ from .model import LocalLLM
 class Resources:
     """What editors are built with: a working folder and one shared memory store, made on first use."""
 
-    def __init__(self, workdir: Path, memory_url: str = ""):
+    def __init__(self, workdir: Path, memory_url: str = "", weight_gate: float | None = None):
         self.workdir = Path(workdir)
         self.memory_url = memory_url
+        self.weight_gate = weight_gate  # the key gate's τ for weight editors (None: the model's settings)
         self._memory = None
         self.covariances = None  # weight editors share one CovarianceCache
         self.key_gate = None     # and one KeyGate: each computes its edits on top of the others' gated ones
@@ -108,7 +109,7 @@ def _weight_parts(llm, res):
     from editors.weights.layer_stats import CovarianceCache
 
     hp = hparams_for(llm.model.config.model_type, llm.num_layers)
-    hp.gate = llm.settings.weight_gate
+    hp.gate = llm.settings.weight_gate if res.weight_gate is None else res.weight_gate
     if res.covariances is None:
         res.covariances = CovarianceCache(llm.model, llm.tokenizer, llm.settings.cache_path / "stats", llm.fingerprint,
                                             hp.stats_sequences, hp.stats_tokens,

@@ -154,8 +154,10 @@ def test_the_gate_is_a_setting_read_from_the_environment(monkeypatch, llm):
     from kme_chat.config import load_settings
     from kme_chat.methods import build_editor
 
-    monkeypatch.setenv("KME_WEIGHT_GATE", "0.5")
-    assert load_settings().weight_gate == 0.5
+    monkeypatch.delenv("KME_WEIGHT_GATE", raising=False)
+    assert load_settings().weight_gate == 0.5                # gated by default
+    monkeypatch.setenv("KME_WEIGHT_GATE", "0")
+    assert load_settings().weight_gate == 0.0                # written into the weights
     monkeypatch.setenv("KME_WEIGHT_GATE", "half")
     with pytest.raises(ValueError, match="KME_WEIGHT_GATE must be a number"):
         load_settings()
@@ -163,8 +165,19 @@ def test_the_gate_is_a_setting_read_from_the_environment(monkeypatch, llm):
     with pytest.raises(ValueError, match=r"weight_gate must be in \[0, 1\)"):
         load_settings()
     original = llm.settings
-    llm.settings = original.with_overrides(weight_gate=0.5)
+    llm.settings = original.with_overrides(weight_gate=0.0)
     try:
-        assert build_editor("rome", llm).hp.gate == 0.5
+        assert build_editor("rome", llm).hp.gate == 0.0
     finally:
         llm.settings = original
+
+
+def test_an_assistants_own_settings_choose_the_gate_not_the_shared_models(llm, tmp_path):
+    from kme_chat.assistant import Assistant
+
+    assert llm.settings.weight_gate == 0.5
+    a = Assistant.open(llm.settings.with_overrides(data_dir=str(tmp_path / "d"), weight_gate=0.0), llm)
+    try:
+        assert a.editor("rome").hp.gate == 0.0 and a.editor("memit").hp.gate == 0.0
+    finally:
+        a.log.close()

@@ -89,7 +89,7 @@ def test_rome_edit_on_the_packaged_model_persists_and_holds_when_quantised(llm, 
     from kme_chat.assistant import Assistant
     from kme_chat.edit_log import Edit
 
-    settings = llm.settings.with_overrides(data_dir=str(tmp_path / "d"))
+    settings = llm.settings.with_overrides(data_dir=str(tmp_path / "d"), weight_gate=0.0)  # written into the weights
     prompt = "The mother tongue of Danielle Darrieux is"
     ids = llm.tokenizer(prompt, return_tensors="pt")
     base_weight = llm.down_proj(4).weight.detach().clone()
