@@ -681,6 +681,32 @@ BENCHES["scope"] = bench_scope
 BENCHES["load"] = bench_load
 BENCHES["memory"] = bench_memory
 BENCHES["value_step"] = bench_value_step
+
+
+def bench_value_batch(n: int = 64, offset: int = 9000, sizes=(16, 64)) -> dict:
+    """MEMIT's step 1 (the values of n edits) with `value_batch` edits per forward: same result
+    (each edit keeps its own δ and loss), so only the time is compared. CounterFact #9000.."""
+    from .datasets import load_cases
+    from .methods import build_editor
+    from .model import LocalLLM
+
+    settings = Settings()
+    llm = LocalLLM.load(settings)
+    edits = [c.request for c in load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n,
+                                           offset=offset)]
+    memit = build_editor("memit", llm)
+    memit.targets(edits[:4])  # builds the working copy and the prefixes once, outside the timing
+    seconds = {}
+    for size in sizes:
+        memit.hp.value_batch = size
+        start = time.perf_counter()
+        memit.targets(edits)
+        seconds[size] = round(time.perf_counter() - start, 1)
+    return {"edits": n, "offset": offset, "seconds_by_value_batch": seconds,
+            "s_per_edit": {size: round(s / n, 3) for size, s in seconds.items()}}
+
+
+BENCHES["value_batch"] = bench_value_batch
 BENCHES["commit"] = bench_commit
 BENCHES["corrections"] = bench_corrections
 
