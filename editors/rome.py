@@ -36,7 +36,7 @@ class WeightEditor:
         self.applied: dict[str, deltas.Factors] = {}
         self.refs: dict[str, dict[int, torch.Tensor]] = {}  # edit id -> layer -> its own keys' scores (the gate's 1)
         # holds the edits made while hp.gate > 0 (empty, it hooks nothing); one per model, shared by its editors
-        self.gate = gate if gate is not None else KeyGate(model, hp.gate)
+        self.gate = gate if gate is not None else KeyGate(model)
         self._gate_hooks: list = []  # the gate's hooks on this editor's value-step copies
         self._prefixes: list[str] | None = None
         self._c_inv: dict[int, torch.Tensor] = {}
@@ -78,8 +78,7 @@ class WeightEditor:
         """Into the key gate when it is on (and the edit has its scores), else into the weights."""
         with self.lock:
             if self.hp.gate > 0 and refs:
-                self.gate.threshold = self.hp.gate
-                self.gate.add(edit_id, factors, refs)
+                self.gate.add(edit_id, factors, refs, self.hp.gate)
             else:
                 deltas.add(self.model, factors)
         self.refs.setdefault(edit_id, {}).update(refs)

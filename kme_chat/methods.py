@@ -115,7 +115,7 @@ def _weight_parts(llm, res):
                                             hp.stats_sequences, hp.stats_tokens,
                                             text_folder=Path(llm.settings.shared_data))
     if res.key_gate is None:
-        res.key_gate = KeyGate(llm.model, hp.gate)
+        res.key_gate = KeyGate(llm.model)
     return hp, res.covariances, res.key_gate
 
 

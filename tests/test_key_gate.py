@@ -18,8 +18,8 @@ def test_gate_adds_the_update_only_where_the_key_scores_above_the_threshold(tiny
     torch.manual_seed(1)
     key, u = torch.randn(64), torch.randn(32)
     v = key / key.norm() ** 2                       # vᵀkey = 1
-    gate = KeyGate(tiny, threshold=0.5)
-    gate.add("e", {1: (u, v)}, own_scores({1: (u, v)}, {1: key}))
+    gate = KeyGate(tiny)
+    gate.add("e", {1: (u, v)}, own_scores({1: (u, v)}, {1: key}), threshold=0.5)
     with torch.no_grad():
         plain = lambda x: x @ down_proj.weight.T   # noqa: E731
         assert torch.allclose(down_proj(key), plain(key) + u, atol=1e-5)            # score 1: open
@@ -38,7 +38,8 @@ def test_a_value_step_copy_made_after_gated_edits_counts_them_once(tiny, llm, tm
     memit = gated_memit(tiny, llm, tmp_path)
     memit.apply(EDITS[:1])
     stack = memit.stack(1)  # made now, with a gated edit in
-    _, v, ref = memit.gate._stacked[1]
+    _, v, _ = memit.gate._stacked[1]
+    ref = memit.refs[EDITS[0].id][1]               # v_jᵀk_j: its score on its own key
     key = (v * ref / (v * v).sum(0)).T            # the edit's own score: its gate is open
     with torch.no_grad():
         served = tiny.model.layers[1].mlp.down_proj(key)

@@ -32,19 +32,21 @@ def own_scores(factors: Factors, keys: dict[int, torch.Tensor]) -> dict[int, tor
 
 
 class KeyGate:
-    def __init__(self, model: nn.Module, threshold: float):
-        self.model, self.threshold = model, threshold
-        self.entries: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}  # layer -> id -> (U, V, ref)
+    def __init__(self, model: nn.Module):
+        self.model = model
+        # layer -> edit id -> (U, V, floor): column j opens where v_jᵀk >= floor_j = τ · v_jᵀk_j
+        self.entries: dict[int, dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
         self._stacked: dict[int, tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._hooks: dict[int, object] = {}
         self._lock = threading.Lock()
 
-    def add(self, edit_id: str, factors: Factors, refs: dict[int, torch.Tensor]) -> None:
-        """Adds an edit's columns per layer (a MEMIT edit arrives one layer at a time)."""
+    def add(self, edit_id: str, factors: Factors, refs: dict[int, torch.Tensor], threshold: float) -> None:
+        """Adds an edit's columns per layer (a MEMIT edit arrives one layer at a time), each opening
+        at `threshold` (τ) times its score on its own key (`refs`)."""
         with self._lock:
             for layer, (u, v) in factors.items():
                 self.entries.setdefault(layer, {})[edit_id] = (_as_matrix(u).float(), _as_matrix(v).float(),
-                                                              refs[layer].reshape(-1).float())
+                                                              threshold * refs[layer].reshape(-1).float())
                 self._restack(layer)
 
     def remove(self, edit_id: str) -> bool:
@@ -68,8 +70,8 @@ class KeyGate:
             if layer in self._hooks:
                 self._hooks.pop(layer).remove()
             return
-        us, vs, refs = zip(*by_id.values())
-        self._stacked[layer] = (torch.cat(us, 1), torch.cat(vs, 1), torch.cat(refs))
+        us, vs, floors = zip(*by_id.values())
+        self._stacked[layer] = (torch.cat(us, 1), torch.cat(vs, 1), torch.cat(floors))
         if layer not in self._hooks:
             self._hooks[layer] = self._hook(self.model.model.layers[layer].mlp.down_proj, layer)
 
@@ -91,9 +93,9 @@ class KeyGate:
         stacked = self._stacked.get(layer)
         if stacked is None:
             return out
-        u, v, ref = stacked
-        scores = keys.to(v.dtype) @ v                      # (…, edits): v_jᵀk
-        scores = scores * (scores >= self.threshold * ref)  # closed gates contribute nothing
+        u, v, floor = stacked
+        scores = keys.to(v.dtype) @ v              # (…, edits): v_jᵀk
+        scores = scores * (scores >= floor)        # closed gates contribute nothing
         return out + (scores @ u.T).to(out.dtype)
 
     def close(self) -> None:
