@@ -121,8 +121,6 @@ def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None, pa
     data_file = data_file or Path(settings.shared_data) / DATA_FILES[run.format]
     cases = load_cases(data_file, run.format, run.limit, run.offset)
     editor = build_editor(run.method, llm)
-    if hasattr(getattr(editor, "hp", None), "gate"):
-        editor.hp.gate = 0.0  # the plans measure the methods as published, unless a run names the key gate
     for key, value in run.hparams.items():
         setattr(editor.hp, key, value)
     start = time.perf_counter()
@@ -272,7 +270,9 @@ def run_report(settings: Settings, fresh: bool = False, only: list[str] | None =
         if llm is None:
             from .model import LocalLLM
 
-            llm = LocalLLM.load(settings.with_overrides(keep_float=True))  # scored on the float model
+            # scored on the float model; the plans measure the weight editors as published (written into
+            # the weights) unless a run names the key gate in its hparams
+            llm = LocalLLM.load(settings.with_overrides(keep_float=True, weight_gate=0.0))
         partial_path = folder / f"{run.name}.partial.json"  # what a stopped run had measured
         save(run_one(run, llm, settings, partial=lambda state: save({"run": asdict(run), **state}, partial_path)), path)
         partial_path.unlink(missing_ok=True)
