@@ -18,6 +18,7 @@ import hashlib
 import importlib.util
 import logging
 import os
+import queue
 import re
 import shutil
 import threading
@@ -270,42 +271,62 @@ class LocalLLM:
         return self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True,
                                                   return_tensors="pt", return_dict=True)
 
-    def stream_chat(self, messages: Sequence[dict], max_new_tokens: int | None = None) -> Iterator[str]:
-        """Yields the answer as it grows, token by token (greedy decoding)."""
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    def _streamed(self, produce) -> Iterator[str]:
+        """Runs `produce(emit, stopped)` in a thread of its own that holds the model lock for the
+        whole answer (no edit lands half-way through it), and yields what it emits.
 
-        inputs = self.chat_inputs(messages)
-        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        errors: list[BaseException] = []
-        stopped = threading.Event()  # the caller closed the stream: stop generating, free the model
-
-        class WhenStopped(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                return torch.full((input_ids.shape[0],), stopped.is_set(), dtype=torch.bool)
+        Why a thread: Gradio steps a generator from whichever worker thread is free, and a lock held
+        across a `yield` would then be released by a thread that does not own it. The release
+        fails, the lock stays held, and every later answer waits for ever. The caller closing the
+        stream sets `stopped`; `produce` ends at its next token and frees the model."""
+        pieces: queue.Queue = queue.Queue()
+        stopped = threading.Event()
+        done = object()
 
         def run() -> None:
             try:
                 with self.lock, torch.no_grad():
-                    self.chat_model.generate(**inputs, streamer=streamer, do_sample=False,
-                                             max_new_tokens=max_new_tokens or self.settings.max_new_tokens,
-                                             pad_token_id=self.tokenizer.pad_token_id,
-                                             stopping_criteria=StoppingCriteriaList([WhenStopped()]))
+                    produce(pieces.put, stopped)
             except BaseException as exc:  # surfaced to the caller below
-                errors.append(exc)
-                streamer.end()
+                pieces.put(exc)
+            finally:
+                pieces.put(done)
 
-        thread = threading.Thread(target=run, daemon=True)
-        thread.start()
-        text = ""
+        threading.Thread(target=run, daemon=True, name="answer").start()
         try:
-            for piece in streamer:
-                text += piece
-                yield text
+            while (piece := pieces.get()) is not done:
+                if isinstance(piece, BaseException):
+                    raise piece
+                yield piece
         finally:
             stopped.set()
-        thread.join()
-        if errors:
-            raise errors[0]
+
+    def stream_chat(self, messages: Sequence[dict], max_new_tokens: int | None = None) -> Iterator[str]:
+        """Yields the answer as it grows, token by token (greedy decoding)."""
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
+
+        inputs = self.chat_inputs(messages)
+
+        def generate(emit, stopped: threading.Event) -> None:
+            class Emitter(TextStreamer):  # hands each finished piece of text on, as the answer so far
+                text = ""
+
+                def on_finalized_text(self, piece: str, stream_end: bool = False) -> None:
+                    if piece:
+                        self.text += piece
+                        emit(self.text)
+
+            class WhenStopped(StoppingCriteria):
+                def __call__(self, input_ids, scores, **kwargs):
+                    return torch.full((input_ids.shape[0],), stopped.is_set(), dtype=torch.bool)
+
+            self.chat_model.generate(**inputs, do_sample=False,
+                                     streamer=Emitter(self.tokenizer, skip_prompt=True, skip_special_tokens=True),
+                                     max_new_tokens=max_new_tokens or self.settings.max_new_tokens,
+                                     pad_token_id=self.tokenizer.pad_token_id,
+                                     stopping_criteria=StoppingCriteriaList([WhenStopped()]))
+
+        return self._streamed(generate)
 
     def stream_chat_contrast(self, messages: Sequence[dict], plain_messages: Sequence[dict], alpha: float = 1.0,
                              max_new_tokens: int | None = None, plausible: float = 0.5,
@@ -324,11 +345,11 @@ class LocalLLM:
         reads the fact and still says what it knew; the copy keeps the sentence its own. A leading
         claim opens the answer with its prefix."""
         model, eos = self.chat_model, self.tokenizer.eos_token_id
-        pending = list(claims)
-        queue = next(([*self.tokenizer(c.prefix, add_special_tokens=False)["input_ids"],
-                       *object_token_ids(self.tokenizer, c.object)] for c in pending if c.lead), [])
-        pending = [c for c in pending if not c.lead]
-        with self.lock, torch.no_grad():
+
+        def decode(emit, stopped: threading.Event) -> None:
+            forced = next(([*self.tokenizer(c.prefix, add_special_tokens=False)["input_ids"],
+                            *object_token_ids(self.tokenizer, c.object)] for c in claims if c.lead), [])
+            pending = [c for c in claims if not c.lead]
             steps = []
             for msgs in (messages, plain_messages):
                 ids = self.chat_inputs(msgs)["input_ids"]
@@ -336,8 +357,8 @@ class LocalLLM:
                 steps.append([out.logits[:, -1], out.past_key_values])
             tokens: list[int] = []
             for _ in range(max_new_tokens or self.settings.max_new_tokens):
-                if queue:
-                    token = queue.pop(0)
+                if forced:
+                    token = forced.pop(0)
                 else:
                     with_memory, without = (torch.log_softmax(s[0].float(), dim=-1) for s in steps)
                     # AdaCAD (Wang et al. 2024): alpha scaled by how much the two distributions disagree
@@ -353,13 +374,17 @@ class LocalLLM:
                         break
                 tokens.append(token)
                 text = self.tokenizer.decode(tokens, skip_special_tokens=True)
-                yield text
-                if not queue and (claim := stated_claim(text, pending)) is not None:
+                emit(text)
+                if stopped.is_set():
+                    return
+                if not forced and (claim := stated_claim(text, pending)) is not None:
                     pending.remove(claim)
-                    queue = object_token_ids(self.tokenizer, claim.object)
+                    forced = object_token_ids(self.tokenizer, claim.object)
                 for s in steps:
                     out = model(input_ids=torch.tensor([[token]]), past_key_values=s[1], use_cache=True)
                     s[0], s[1] = out.logits[:, -1], out.past_key_values
+
+        return self._streamed(decode)
 
     def chat(self, messages: Sequence[dict], max_new_tokens: int | None = None) -> str:
         answer = ""
