@@ -13,7 +13,7 @@ import threading
 from typing import Callable, Iterator, Sequence
 
 from .chat import ChatEngine, MemoryContext
-from .config import Settings
+from .config import WEIGHT_EDITORS, Settings
 from .edit_log import Edit, EditLog
 from .accounts import User
 from .errors import Forbidden, NotFound, UserError
@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 DEFAULT_ROUTES = {"fact": ["ike"], "feedback": ["memprompt"], "preference": ["preferences"], "rule": ["language_patch"]}
 MULTIHOP_READERS = ("fact_chain", "mello")  # read the stored facts IKE writes; the first is the default
 MEMORY_EDITORS = ("preferences", "language_patch", "memprompt", "ike")  # the order their context is shown
-WEIGHT_EDITORS = ("rome", "memit", "alphaedit")
 
 
 def answer_with(llm: LocalLLM, editor, max_new_tokens: int = 32) -> Callable[[str], str]:

@@ -8,7 +8,7 @@ import logging
 import sys
 from pathlib import Path
 
-from .config import load_settings
+from .config import WEIGHT_EDITORS, load_settings
 from .errors import UserError
 
 
@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--questions", type=int, help="mquake: ask only the first N questions of each case")
     p.add_argument("--no-single-hops", action="store_true", help="mquake: skip the single-hop checks")
     p.add_argument("--locality", type=int, default=0, help="mquake: unrelated questions asked as locality probes")
-    p.add_argument("--weights", choices=["rome", "memit", "alphaedit"],
+    p.add_argument("--weights", choices=WEIGHT_EDITORS,
                    help="conversations: commit each fact as this weight edit alone (no memory route)")
     p.set_defaults(fn=cmd_eval)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 QUANTISATIONS = ("int8-dynamic", "bnb-nf4", "none")
+WEIGHT_EDITORS = ("rome", "memit", "alphaedit")  # the editors that change the model's weights
 
 
 @dataclass
