@@ -91,6 +91,17 @@ class Editor(Protocol):
         """One line for the edit history: what this editor stored or changed."""
 
 
+class NoEdit:
+    """The unedited model (`--method none`): the baseline every editor is measured against."""
+    name = "none"
+    changes_weights = False
+
+    def apply(self, edits): pass
+    def revert(self, edits): pass
+    def context_for(self, query): return None
+    def describe(self, edit): return "no change"
+
+
 class MemoryStore(Protocol):
     """A vector store of text entries, each linked to an edit id (Chroma in kme_chat.memory)."""
 

@@ -37,10 +37,10 @@ def cmd_serve(args, settings) -> int:
 
 
 def cmd_eval(args, settings) -> int:
-    from .datasets import load_cases
+    from .evaluation.datasets import load_cases
     from .methods import BUILDERS
     from .model import LocalLLM
-    from .report import Run, run_one, save
+    from .evaluation.report import Run, run_one, save
 
     if args.format == "conversations":
         return _eval_conversations(args, settings)
@@ -90,8 +90,8 @@ def _eval_lines(args, settings, load, evaluate, prefix: str) -> int:
     import tempfile
 
     from .assistant import Assistant
-    from .evaluate import spread
-    from .report import save
+    from .evaluation.metrics import spread
+    from .evaluation.report import save
 
     rows = load(args.data)[args.offset:]
     rows = rows[:args.limit] if args.limit else rows
@@ -111,7 +111,7 @@ def _eval_lines(args, settings, load, evaluate, prefix: str) -> int:
 
 
 def cmd_report(args, settings) -> int:
-    from .report import run_report
+    from .evaluation.report import run_report
 
     path = run_report(settings, fresh=args.fresh, only=args.only, plan=args.plan)
     print(f"report written to {path}")
@@ -175,7 +175,7 @@ def cmd_users(args, settings) -> int:
 
 
 def cmd_bench(args, settings) -> int:
-    from .bench import run_benchmarks
+    from .evaluation.bench import run_benchmarks
 
     return run_benchmarks(settings, args.which)
 

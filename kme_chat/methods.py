@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from .errors import UserError
-from .evaluate import NoEdit
+from editors.base import NoEdit
 from .model import LocalLLM
 
 class Resources:

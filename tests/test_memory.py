@@ -34,7 +34,7 @@ def test_editors_answer_in_scope_and_leave_the_rest_alone(assistant):
 
 
 def test_ike_changes_the_scored_answer(assistant):
-    from kme_chat.evaluate import with_context
+    from kme_chat.evaluation.metrics import with_context
 
     ike = assistant.editor("ike")
     prompt = "The mother tongue of Danielle Darrieux is"

@@ -1,7 +1,7 @@
 """The metric code on hand-made cases whose answers are known, with a scorer whose scores are fixed."""
 from editors.base import Context, EditRequest
-from kme_chat.datasets import EditCase
-from kme_chat.evaluate import evaluate_edits, matches
+from kme_chat.evaluation.datasets import EditCase
+from kme_chat.evaluation.metrics import evaluate_edits, matches
 
 
 class FixedScorer:
@@ -129,8 +129,8 @@ def test_sequential_curve_measures_each_checkpoint_on_the_edits_made_so_far():
 
 
 def test_multihop_groups_share_memory_and_probe_unrelated_questions():
-    from kme_chat.datasets import MultiHopCase
-    from kme_chat.evaluate import evaluate_multihop
+    from kme_chat.evaluation.datasets import MultiHopCase
+    from kme_chat.evaluation.metrics import evaluate_multihop
 
     def mh(i):
         edit = case(i, para=False)

@@ -1,7 +1,7 @@
 """The report writer on hand-made results: both tables, the curve plot, and reuse of finished runs."""
 import json
 
-from kme_chat import report
+from kme_chat.evaluation import report
 
 
 def result(method, fmt, metrics, curve=None, **run):

@@ -5,7 +5,7 @@ import pytest
 
 from kme_chat.errors import UserError
 from kme_chat.router import fields_of, route_correction, with_fields
-from kme_chat.router_eval import router_accuracy
+from kme_chat.evaluation.router_eval import router_accuracy
 
 CASES = Path(__file__).parent / "data" / "router_cases.jsonl"
 

@@ -1,1 +1,3 @@
-"""The evaluation harness: measures the product from outside (conversations, later more)."""
+"""The evaluation and benchmark harness, apart from the product core: it measures the product from
+outside (conversations, chains, dialogues), scores editors on the benchmarks (metrics, datasets),
+and writes the report and the benchmarks. The core never imports it."""

@@ -31,17 +31,6 @@ class Scorer(Protocol):
     def complete(self, prompt: str, max_new_tokens: int = 8) -> str: ...
 
 
-class NoEdit:
-    """The unedited model: `--method none`."""
-    name = "none"
-    changes_weights = False
-
-    def apply(self, edits): pass
-    def revert(self, edits): pass
-    def context_for(self, query): return None
-    def describe(self, edit): return "no change"
-
-
 def with_context(editor: Editor, prompt: str) -> str:
     context = editor.context_for(prompt)
     return context.before(prompt) if context else prompt

@@ -15,8 +15,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import REPO_ROOT, Settings
-from .errors import UserError
+from ..config import REPO_ROOT, Settings
+from ..errors import UserError
 
 RESULTS = REPO_ROOT / "bench" / "results"
 DATA_FILES = {"counterfact": "counterfact-edit.json", "zsre": "zsre_mend_train-1k.json", "mquake": "MQuAKE-hard.json"}
@@ -113,10 +113,10 @@ def progress(stage: str, done: int, total: int) -> None:
 def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None, partial=None) -> dict:
     """Builds the method, measures it on its subset and returns the result record. `partial` is
     told a sequential run's curve points and measured rows as they come (hours of CPU on 1 000 edits)."""
-    from .assistant import answer_with
+    from ..assistant import answer_with
     from .datasets import load_cases
-    from .evaluate import evaluate_edits, evaluate_multihop, multihop_answerer
-    from .methods import build_editor
+    from .metrics import evaluate_edits, evaluate_multihop, multihop_answerer
+    from ..methods import build_editor
 
     data_file = data_file or Path(settings.shared_data) / DATA_FILES[run.format]
     cases = load_cases(data_file, run.format, run.limit, run.offset)
@@ -268,7 +268,7 @@ def run_report(settings: Settings, fresh: bool = False, only: list[str] | None =
             continue
         print(f"[{i}/{len(chosen)}] {run.name}: running", file=sys.stderr)
         if llm is None:
-            from .model import LocalLLM
+            from ..model import LocalLLM
 
             # scored on the float model; the plans measure the weight editors as published (written into
             # the weights) unless a run names the key gate in its hparams

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from editors.base import EditRequest
 
-from .errors import UserError
+from ..errors import UserError
 
 FORMATS = ("counterfact", "zsre", "mquake")
 

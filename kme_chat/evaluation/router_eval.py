@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .router import KIND_OF_ROUTE, route_correction
+from ..router import KIND_OF_ROUTE, route_correction
 
 
 def predicted_route(routed) -> str:

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .config import REPO_ROOT, Settings
+from ..config import REPO_ROOT, Settings
 
 RESULTS = REPO_ROOT / "bench" / "results"
 QUESTION = "What is the capital of France?"
@@ -33,8 +33,8 @@ def _p95(ordered: list[float]) -> float:
 
 def measure_model(quantisation: str) -> dict:
     """Runs in a fresh process so RSS belongs to this model alone."""
-    from .chat import ChatEngine
-    from .model import LocalLLM
+    from ..chat import ChatEngine
+    from ..model import LocalLLM
 
     rss0 = _rss_mb()
     start = time.perf_counter()
@@ -73,7 +73,7 @@ def _prefers_new(llm, request, quantised: bool = False) -> bool:
 def bench_foundation() -> dict:
     rows = []
     for q in ("none", "int8-dynamic", "bnb-nf4"):
-        out = subprocess.run([sys.executable, "-c", f"import json; from kme_chat.bench import measure_model; "
+        out = subprocess.run([sys.executable, "-c", f"import json; from kme_chat.evaluation.bench import measure_model; "
                               f"print(json.dumps(measure_model({q!r})))"], capture_output=True, text=True,
                              env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=900)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0
@@ -90,7 +90,7 @@ def bench_retrieval(n: int = 10_000, queries: int = 200) -> dict:
     from editors.ike import IKE
 
     from .datasets import load_cases
-    from .memory import ChromaMemory
+    from ..memory import ChromaMemory
 
     cf = load_cases(Path(Settings().shared_data) / "counterfact-edit.json", "counterfact")
     with tempfile.TemporaryDirectory() as tmp:
@@ -127,7 +127,7 @@ def bench_router() -> dict:
 def _rome_timings(llm, cases) -> dict:
     """ROME edits one at a time (each reverted): seconds per edit, efficacy on the scoring model and
     on the quantised chat view. The first edit also builds the value step's copy of the layers."""
-    from .methods import build_editor
+    from ..methods import build_editor
 
     rome = build_editor("rome", llm)
     rome.c_inv(rome.hp.layer)  # warm: the covariance is loaded (and inverted) once per process
@@ -155,8 +155,8 @@ def bench_weights(edits: int = 21, memit_batch: int = 10) -> dict:
     from editors.weights.layer_stats import CovarianceCache
 
     from .datasets import load_cases
-    from .methods import build_editor
-    from .model import LocalLLM
+    from ..methods import build_editor
+    from ..model import LocalLLM
 
     settings = Settings(keep_float=True)
     cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", edits + memit_batch,
@@ -190,9 +190,9 @@ def bench_layers(layers=(1, 2, 4, 6, 8), n: int = 20) -> dict:
     layer, next to the causal trace's peak (`bench trace`): where a fact is traced and where editing
     works best need not agree (Hase et al. 2023)."""
     from .datasets import load_cases
-    from .evaluate import evaluate_edits
-    from .methods import build_editor
-    from .model import LocalLLM
+    from .metrics import evaluate_edits
+    from ..methods import build_editor
+    from ..model import LocalLLM
 
     settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
@@ -224,9 +224,9 @@ def bench_value_step(n: int = 30, offset: int = 5000) -> dict:
     """The value step (~all of a ROME edit's time) measured side by side: the same n CounterFact
     edits, one at a time, per setting. All rows run the layers from the edited one up only."""
     from .datasets import load_cases
-    from .evaluate import evaluate_edits
-    from .methods import build_editor
-    from .model import LocalLLM
+    from .metrics import evaluate_edits
+    from ..methods import build_editor
+    from ..model import LocalLLM
 
     settings = Settings(keep_float=True)
     llm = LocalLLM.load(settings)
@@ -256,7 +256,7 @@ def bench_trace(n: int = 50, samples: int = 5, window: int = 5) -> dict:
     from editors.weights.causal_trace import noise_scale, trace_mlp
     from editors.weights.compute_value import object_token_ids
 
-    from .model import LocalLLM
+    from ..model import LocalLLM
 
     settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
@@ -295,9 +295,9 @@ def bench_memit_lambda(configs=(([2, 3, 4, 5, 6], 15000.0), ([2, 3, 4, 5, 6], 50
     report does not use. Step 1 (each edit's target at the last layer) does not depend on either,
     so it is computed once; every setting ends at the same layer."""
     from .datasets import load_cases
-    from .evaluate import Evaluation, mean_of
-    from .methods import build_editor
-    from .model import LocalLLM
+    from .metrics import Evaluation, mean_of
+    from ..methods import build_editor
+    from ..model import LocalLLM
 
     settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
@@ -332,9 +332,9 @@ def bench_memit_scale(sizes=(100, 1000), offset: int = 4000, sample: int = 100) 
     for step 1 (each edit's target, the value optimisation) and step 2 (spreading over the layers),
     efficacy over every edit, and efficacy/generality/locality on `sample` of them spread evenly."""
     from .datasets import load_cases
-    from .evaluate import Evaluation, mean_of, spread
-    from .methods import build_editor
-    from .model import LocalLLM
+    from .metrics import Evaluation, mean_of, spread
+    from ..methods import build_editor
+    from ..model import LocalLLM
 
     settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
@@ -386,8 +386,8 @@ def bench_stats_sample(n: int = 30, offset: int = 5000, sizes=(2209, 512, 128), 
     from editors.weights.layer_stats import CovarianceCache, offline_sentences, sample_text
 
     from .datasets import load_cases
-    from .evaluate import evaluate_edits
-    from .model import LocalLLM
+    from .metrics import evaluate_edits
+    from ..model import LocalLLM
 
     settings = Settings(keep_float=True)  # edits and scores on the float model, as in earlier runs
     llm = LocalLLM.load(settings)
@@ -436,10 +436,10 @@ CONVERSATIONS_DEV = REPO_ROOT / "bench" / "devsets" / "conversations-dev.jsonl"
 def bench_corrections() -> dict:
     """What a person waits for after Commit on a memory edit: route + commit (validate, embed,
     Chroma upsert, SQLite commit), for every correction of the conversation dev set, in order."""
-    from .assistant import Assistant
-    from .config import load_settings
-    from .evaluation.conversations import load_conversations
-    from .router import route_correction
+    from ..assistant import Assistant
+    from ..config import load_settings
+    from .conversations import load_conversations
+    from ..router import route_correction
 
     rows = load_conversations(CONVERSATIONS_DEV)
     assistant = Assistant.open(load_settings().with_overrides(data_dir=tempfile.mkdtemp(prefix="kme-bench-")))
@@ -463,8 +463,8 @@ def bench_corrections() -> dict:
 
 def bench_scope() -> dict:
     """The fact memory's scope gate swept on the conversation dev set (embeddings only) + its plot."""
-    from .evaluation.scope_curve import plot, sweep
-    from .memory import embedding_function
+    from .scope_curve import plot, sweep
+    from ..memory import embedding_function
 
     result = sweep(CONVERSATIONS_DEV, embedding_function(), Path(Settings().shared_data) / "MQuAKE-hard.json")
     plot(result, RESULTS / "scope_curve.png")
@@ -475,12 +475,12 @@ def bench_commit(n: int = 30) -> dict:
     """The page's Commit on a memory edit, as app/ui.py runs it: the previewed edit taken from its
     fields, saved, the locality probes started in the background -> acknowledged. Then, apart, how
     long the probes take to fill the panel. Facts of the conversation dev set, spread over it."""
-    from .assistant import Assistant
-    from .config import load_settings
-    from .evaluate import spread
-    from .evaluation.conversations import load_conversations
-    from .probes import Panel, default_probes
-    from .router import fields_of, route_correction, with_fields
+    from ..assistant import Assistant
+    from ..config import load_settings
+    from .metrics import spread
+    from .conversations import load_conversations
+    from ..probes import Panel, default_probes
+    from ..router import fields_of, route_correction, with_fields
 
     rows = [r for r in load_conversations(CONVERSATIONS_DEV) if r["kind"] == "fact"]
     rows = sorted(spread(rows, n), key=rows.index)
@@ -571,7 +571,7 @@ def bench_memory() -> dict:
     after a ROME edit and its undo. The chat's answers to the probes must be the same in both."""
     import httpx
 
-    from .probes import default_probes
+    from ..probes import default_probes
 
     probes = default_probes()
     result = {}
@@ -687,8 +687,8 @@ def bench_value_batch(n: int = 64, offset: int = 9000, sizes=(16, 64)) -> dict:
     """MEMIT's step 1 (the values of n edits) with `value_batch` edits per forward: same result
     (each edit keeps its own δ and loss), so only the time is compared. CounterFact #9000.."""
     from .datasets import load_cases
-    from .methods import build_editor
-    from .model import LocalLLM
+    from ..methods import build_editor
+    from ..model import LocalLLM
 
     settings = Settings()
     llm = LocalLLM.load(settings)
