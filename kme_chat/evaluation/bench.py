@@ -519,38 +519,18 @@ LOAD_CORRECTIONS = [("Who is the CEO of Quarrow Labs?", "No, the CEO of Quarrow 
 def _served(data: Path, env_extra: dict | None = None):
     """`kme-chat serve` on a free loopback port with an admin account, until the block ends.
     Yields (API url, auth headers, server pid)."""
-    import socket
+    from . import served
 
-    import httpx
-
-    kme = str(Path(sys.executable).parent / "kme-chat")
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env_extra or {})}
-    subprocess.run([kme, "--data-dir", str(data), "users", "add", "admin", "--admin"], input="bench-password\n",
+    env = {**served.ENV, **(env_extra or {})}
+    subprocess.run([served.KME, "--data-dir", str(data), "users", "add", "admin", "--admin"], input="bench-password\n",
                    text=True, check=True, env=env, capture_output=True)
-    key = subprocess.run([kme, "--data-dir", str(data), "users", "key", "admin"], text=True, check=True, env=env,
-                         capture_output=True).stdout.strip()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([kme, "--data-dir", str(data), "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    url, headers = f"http://127.0.0.1:{port}/v1", {"Authorization": f"Bearer {key}"}
+    key = subprocess.run([served.KME, "--data-dir", str(data), "users", "key", "admin"], text=True, check=True,
+                         env=env, capture_output=True).stdout.strip()
+    server, url = served.start(data, env_extra)
     try:
-        deadline = time.time() + 600  # a busy 2-core machine can take minutes
-        while True:
-            try:
-                httpx.get(url + "/models", headers=headers, timeout=2)
-                break
-            except httpx.HTTPError:
-                if server.poll() is not None:
-                    raise RuntimeError("kme-chat serve exited while starting")
-                if time.time() > deadline:
-                    raise RuntimeError("kme-chat serve did not answer within 600 s")
-                time.sleep(1)
-        yield url, headers, server.pid
+        yield url + "/v1", {"Authorization": f"Bearer {key}"}, server.pid
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        served.stop(server)
 
 
 def _process_rss_mb(pid: int) -> dict:
