@@ -19,7 +19,7 @@ from .accounts import User
 from .errors import Forbidden, NotFound, UserError
 from .memory import seen_by
 from .methods import Resources, build_editor
-from .model import LocalLLM, return_freed_memory
+from .model import LocalLLM, return_freed_memory, whole_answer
 from .validation import clean_text, validate_edit
 
 log = logging.getLogger(__name__)
@@ -230,7 +230,4 @@ class Assistant:
 
     def answer(self, question: str, history: Sequence[dict] = (), by: User | None = None,
                max_new_tokens: int | None = None) -> str:
-        answer = ""
-        for answer in self.stream(question, history, by, max_new_tokens):
-            pass
-        return answer.strip()
+        return whole_answer(self.stream(question, history, by, max_new_tokens))

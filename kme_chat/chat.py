@@ -8,7 +8,7 @@ from typing import Callable, Iterator, Sequence
 from langchain_core.runnables import Runnable, RunnableConfig
 
 from . import prompts
-from .model import LocalLLM
+from .model import LocalLLM, whole_answer
 from .references import readings, refers_back
 from .validation import clean_text
 
@@ -75,23 +75,35 @@ class ChatEngine:
 
     def build(self, question: str, history: Sequence[dict] = ()) -> tuple[list[dict], MemoryContext | None]:
         question = clean_text(question, "message", self.llm.settings.max_message_chars)
-        question, context = self._read(question, history)
-        return self._messages(question, self._recent_turns(history, context), context), context
+        lookup = self._lookup()
+        question, context = self._read(question, history, lookup)
+        return self._messages(question, self._recent_turns(history, context, lookup), context), context
 
-    def _read(self, question: str, history: Sequence[dict]) -> tuple[str, MemoryContext | None]:
+    def _lookup(self) -> ContextProvider:
+        """`context_for`, each text looked up once per answer: reading a follow-up and filtering the
+        earlier turns ask about the same turns."""
+        seen: dict[str, MemoryContext | None] = {}
+
+        def lookup(text: str) -> MemoryContext | None:
+            if text not in seen:
+                seen[text] = self.context_for(text)
+            return seen[text]
+        return lookup
+
+    def _read(self, question: str, history: Sequence[dict], lookup: ContextProvider) -> tuple[str, MemoryContext | None]:
         """The question and the memory in its scope. A question that refers back ("And who is its
         CEO?") and finds nothing is read with the reference resolved to what an earlier turn's stored
         fact was about; the model then gets that reading."""
-        context = self.context_for(question)
+        context = lookup(question)
         if (context is not None and context.edit_ids) or not history or not refers_back(question):
             return question, context
         earlier = [content_text(m.get("content")) for m in list(history)[-HISTORY_MESSAGES:] if m.get("role") == "user"]
         for turn in reversed(earlier):
-            found = self.context_for(turn) if turn.strip() else None
+            found = lookup(turn) if turn.strip() else None
             if found is None or not found.claims:
                 continue
             for reading in readings(question, found.claims):
-                if (resolved := self.context_for(reading)) is not None and resolved.edit_ids:
+                if (resolved := lookup(reading)) is not None and resolved.edit_ids:
                     return reading, resolved
             break  # the latest turn about a stored fact is what "it" refers to
         return question, context
@@ -109,7 +121,8 @@ class ChatEngine:
         messages.append({"role": "user", "content": user_turn})
         return messages
 
-    def _recent_turns(self, history: Sequence[dict], context: MemoryContext | None) -> list[dict]:
+    def _recent_turns(self, history: Sequence[dict], context: MemoryContext | None,
+                      lookup: ContextProvider) -> list[dict]:
         """The last turns, less those about a fact the current context corrects: they were answered
         before the correction, and a small model would repeat the stale answer."""
         turns = [{"role": m.get("role"), "content": content_text(m.get("content"))}
@@ -119,7 +132,7 @@ class ChatEngine:
         kept, skip_answer = [], False
         for turn in turns:
             if turn["role"] == "user":
-                earlier = self.context_for(turn["content"]) if turn["content"].strip() else None
+                earlier = lookup(turn["content"]) if turn["content"].strip() else None
                 skip_answer = bool(earlier and set(earlier.edit_ids) & set(context.edit_ids))  # standing ones aside
                 if skip_answer:
                     continue
@@ -140,8 +153,9 @@ class ChatEngine:
         if chain is not None:  # a question that composes stored facts: answered along them
             yield chain
             return
-        question, context = self._read(question, history)
-        turns = self._recent_turns(history, context)  # read once: each earlier turn costs a memory lookup
+        lookup = self._lookup()
+        question, context = self._read(question, history, lookup)
+        turns = self._recent_turns(history, context, lookup)
         messages = self._messages(question, turns, context)
         if context is not None and context.contrast:
             plain = self._messages(question, turns, context, with_memory=False)
@@ -157,10 +171,7 @@ class ChatEngine:
                 return
 
     def answer(self, question: str, history: Sequence[dict] = (), max_new_tokens: int | None = None) -> str:
-        answer = ""
-        for answer in self.stream(question, history, max_new_tokens):
-            pass
-        return answer.strip()
+        return whole_answer(self.stream(question, history, max_new_tokens))
 
     def as_runnable(self) -> "ChatRunnable":
         return ChatRunnable(self)

@@ -212,6 +212,14 @@ def stated_claim(text: str, claims: Sequence):
     return None
 
 
+def whole_answer(stream: Iterator[str]) -> str:
+    """The last piece of a stream that yields the answer as it grows: the whole answer."""
+    answer = ""
+    for answer in stream:
+        pass
+    return answer.strip()
+
+
 class LocalLLM:
     def __init__(self, model, tokenizer, settings: Settings, source: ModelSource | None = None,
                  chat_model=None):
@@ -387,10 +395,7 @@ class LocalLLM:
         return self._streamed(decode)
 
     def chat(self, messages: Sequence[dict], max_new_tokens: int | None = None) -> str:
-        answer = ""
-        for answer in self.stream_chat(messages, max_new_tokens):
-            pass
-        return answer.strip()
+        return whole_answer(self.stream_chat(messages, max_new_tokens))
 
     # ---- raw completion and scoring (float model) ----------------------------------------
     @torch.no_grad()

@@ -34,3 +34,20 @@ def test_a_follow_up_in_the_conversation_gets_the_corrected_answer(assistant):
     assert "Soren Blackwood" in assistant.answer(follow_up, history)
     # with no earlier turn about a stored fact, the question is asked as it is
     assert assistant.engine.build(follow_up, [])[1] is None
+
+
+def test_a_follow_up_looks_each_earlier_turn_up_once(assistant):
+    """Reading the follow-up and leaving out the turns the correction overrides both ask the memory
+    about the earlier turns: each text is looked up once per answer (each lookup embeds and queries)."""
+    question = "Who is the CEO of Brightwater Analytics?"
+    assistant.add_edit(route_correction(question, "Ethan Black",
+                                        "No, the CEO of Brightwater Analytics is Soren Blackwood.").edit)
+    engine, asked = assistant.engine, []
+    real = engine.context_for
+    engine.context_for = lambda text: asked.append(text) or real(text)
+    history = [{"role": "user", "content": question}, {"role": "assistant", "content": "Ethan Black."},
+               {"role": "user", "content": "Thanks."}, {"role": "assistant", "content": "You're welcome."}]
+    messages, context = engine.build("And who is its CEO again?", history)
+    assert context is not None and "Soren Blackwood" in messages[-1]["content"]
+    assert sorted(asked) == sorted(set(asked)), asked
+    assert question in asked and "Thanks." in asked
