@@ -29,6 +29,7 @@ from kme_chat.assistant import Assistant
 from kme_chat.chat import content_text
 from kme_chat.edit_log import Edit
 from kme_chat.errors import Forbidden, NotFound, UserError
+from kme_chat.model import whole_answer
 from kme_chat.router import route_correction
 
 log = logging.getLogger(__name__)
@@ -131,9 +132,9 @@ def build_api(assistant: Assistant, accounts: Accounts) -> APIRouter:
         first = await run_in_threadpool(guarded, next, stream, "")
         made, cid = int(time.time()), f"chatcmpl-{uuid.uuid4().hex[:24]}"
         if not body.get("stream"):
-            answer = await run_in_threadpool(_last, first, stream)
+            answer = await run_in_threadpool(whole_answer, _chain(first, stream))
             return {"id": cid, "object": "chat.completion", "created": made, "model": MODEL_ID,
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": answer.strip()},
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": answer},
                                  "finish_reason": "stop"}],
                     "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}}
 
@@ -210,13 +211,6 @@ def build_api(assistant: Assistant, accounts: Accounts) -> APIRouter:
         return {"id": edit.id, "status": edit.status, "events": events}
 
     return api
-
-
-def _last(first: str, rest) -> str:
-    answer = first
-    for answer in rest:
-        pass
-    return answer
 
 
 def _chain(first: str, rest):
