@@ -286,7 +286,8 @@ class LocalLLM:
         Why a thread: Gradio steps a generator from whichever worker thread is free, and a lock held
         across a `yield` would then be released by a thread that does not own it. The release
         fails, the lock stays held, and every later answer waits for ever. The caller closing the
-        stream sets `stopped`; `produce` ends at its next token and frees the model."""
+        stream sets `stopped`; `produce` ends at its next token and frees the model. A caller that
+        holds the lock itself must not read a stream (the decoding thread would wait for it)."""
         pieces: queue.Queue = queue.Queue()
         stopped = threading.Event()
         done = object()
@@ -294,7 +295,8 @@ class LocalLLM:
         def run() -> None:
             try:
                 with self.lock, torch.no_grad():
-                    produce(pieces.put, stopped)
+                    if not stopped.is_set():  # closed while it waited for the model: nothing to do
+                        produce(pieces.put, stopped)
             except BaseException as exc:  # surfaced to the caller below
                 pieces.put(exc)
             finally:
@@ -320,9 +322,8 @@ class LocalLLM:
                 text = ""
 
                 def on_finalized_text(self, piece: str, stream_end: bool = False) -> None:
-                    if piece:
-                        self.text += piece
-                        emit(self.text)
+                    self.text += piece  # an empty piece too, as transformers' streamers do: the first
+                    emit(self.text)     # token's arrival is what `bench foundation` times
 
             class WhenStopped(StoppingCriteria):
                 def __call__(self, input_ids, scores, **kwargs):
@@ -353,6 +354,7 @@ class LocalLLM:
         reads the fact and still says what it knew; the copy keeps the sentence its own. A leading
         claim opens the answer with its prefix."""
         model, eos = self.chat_model, self.tokenizer.eos_token_id
+        claims = list(claims)
 
         def decode(emit, stopped: threading.Event) -> None:
             forced = next(([*self.tokenizer(c.prefix, add_special_tokens=False)["input_ids"],

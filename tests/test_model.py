@@ -16,19 +16,20 @@ def test_chat_and_stream_agree(llm):
 
 
 @pytest.mark.parametrize("method", ["stream_chat", "stream_chat_contrast"])
-def test_a_stream_stepped_from_several_threads_frees_the_model(llm, method):
+def test_a_stream_stepped_from_several_threads_frees_the_model(llm, method, monkeypatch):
     """Gradio steps a generator from whichever worker thread is free, those threads all alive. The
     model lock must be free when the answer ends, closed early or read to its end, whatever thread
-    took each step: a lock held across a step once hung the app for good."""
+    took each step: the context-aware decoder once held it across its steps, and the app hung."""
     import threading
 
     from kme_chat.chat import ChatEngine
 
+    monkeypatch.setattr(llm, "lock", threading.RLock())  # a lock left held fails this test alone
     messages, _ = ChatEngine(llm).build("What is the capital of France?")
     args = (messages, messages) if method == "stream_chat_contrast" else (messages,)
+    release = threading.Event()  # the stepping threads stay alive, as a pool's do, until the end
 
     def on_a_new_thread(call, *a):
-        """Runs call(*a) on a thread that then stays alive (as a pool's would) until `release` is set."""
         result, ran = [], threading.Event()
 
         def work():
@@ -39,24 +40,24 @@ def test_a_stream_stepped_from_several_threads_frees_the_model(llm, method):
             ran.set()
             release.wait()
         threading.Thread(target=work, daemon=True).start()
-        ran.wait()
+        assert ran.wait(120), "a step of the stream did not return"
         if isinstance(result[0], Exception):
             raise result[0]
         return result[0]
 
-    for stop_after in (2, None):  # closed after two pieces, or read to the end
-        release = threading.Event()
-        stream = getattr(llm, method)(*args, max_new_tokens=8)
-        pieces = []
-        while (piece := on_a_new_thread(next, stream, None)) is not None and len(pieces) + 1 != stop_after:
-            pieces.append(piece)
-        on_a_new_thread(stream.close)
-        assert pieces and "Paris" in pieces[-1] if stop_after is None else len(pieces) == 1
-        # whoever answered lets go of the model within a token's time
-        free = llm.lock.acquire(timeout=30)
+    try:
+        for stop_after in (2, None):  # closed after two pieces, or read to the end
+            stream = getattr(llm, method)(*args, max_new_tokens=8)
+            pieces = []
+            while (piece := on_a_new_thread(next, stream, None)) is not None and len(pieces) + 1 != stop_after:
+                pieces.append(piece)
+            on_a_new_thread(stream.close)
+            assert pieces and "Paris" in pieces[-1] if stop_after is None else len(pieces) == 1
+            # whoever answered lets go of the model within a token's time
+            assert llm.lock.acquire(timeout=30), "the model lock is still held after the answer ended"
+            llm.lock.release()
+    finally:
         release.set()
-        assert free, "the model lock is still held after the answer ended"
-        llm.lock.release()
 
 
 def test_scores_prefer_the_true_continuation(llm):
