@@ -423,13 +423,6 @@ def bench_stats_sample(n: int = 30, offset: int = 5000, sizes=(2209, 512, 128), 
     return {"records": n, "offset": offset, "mode": mode, "layer": hp.layer, "written_s": written_s, "samples": rows}
 
 
-BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router": bench_router,
-           "weights": bench_weights, "layers": bench_layers, "trace": bench_trace,
-           "memit_lambda": bench_memit_lambda, "memit_scale": bench_memit_scale,
-           "stats_sample": bench_stats_sample,
-           "stats_sample_sequential": lambda: bench_stats_sample(sizes=(2209, 128), mode="sequential", self_written=False)}
-
-
 CONVERSATIONS_DEV = REPO_ROOT / "bench" / "devsets" / "conversations-dev.jsonl"
 
 
@@ -657,12 +650,6 @@ def bench_load(streams: int = 8, seconds: float = 120.0) -> dict:
             "tokens_per_s_p5": rates[max(0, int(0.05 * len(rates)) - 1)] if rates else None}
 
 
-BENCHES["scope"] = bench_scope
-BENCHES["load"] = bench_load
-BENCHES["memory"] = bench_memory
-BENCHES["value_step"] = bench_value_step
-
-
 def bench_value_batch(n: int = 64, offset: int = 9000, sizes=(16, 64)) -> dict:
     """MEMIT's step 1 (the values of n edits) with `value_batch` edits per forward: same result
     (each edit keeps its own δ and loss), so only the time is compared. CounterFact #9000.."""
@@ -686,9 +673,14 @@ def bench_value_batch(n: int = 64, offset: int = 9000, sizes=(16, 64)) -> dict:
             "s_per_edit": {size: round(s / n, 3) for size, s in seconds.items()}}
 
 
-BENCHES["value_batch"] = bench_value_batch
-BENCHES["commit"] = bench_commit
-BENCHES["corrections"] = bench_corrections
+# `kme-chat bench NAME`; `all` runs them in this order
+BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router": bench_router,
+           "weights": bench_weights, "layers": bench_layers, "trace": bench_trace,
+           "memit_lambda": bench_memit_lambda, "memit_scale": bench_memit_scale,
+           "stats_sample": bench_stats_sample,
+           "stats_sample_sequential": lambda: bench_stats_sample(sizes=(2209, 128), mode="sequential", self_written=False),
+           "scope": bench_scope, "load": bench_load, "memory": bench_memory, "value_step": bench_value_step,
+           "value_batch": bench_value_batch, "commit": bench_commit, "corrections": bench_corrections}
 
 
 def run_benchmarks(settings: Settings, which: list[str]) -> int:
