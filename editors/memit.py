@@ -30,14 +30,15 @@ class MEMIT(WeightEditor):
 
     @torch.no_grad()
     def _hidden_at(self, edits: Sequence[EditRequest], layer: int, rows_per_forward: int = 64) -> torch.Tensor:
-        """Output of `layer` at each edit's subject token, on the bare prompt: (hidden, n)."""
+        """Output of `layer` at each edit's subject token, on the bare prompt: (hidden, n). Each row
+        stops at that token (what follows cannot change it), and the forward at `layer`."""
         cols = []
         for start in range(0, len(edits), rows_per_forward):
             chunk = edits[start:start + rows_per_forward]
-            input_ids, mask = right_padded([self.tokenizer(e.prompt)["input_ids"] for e in chunk],
-                                           self.tokenizer.pad_token_id)
-            hidden = hidden_below(self.model, layer + 1, input_ids, mask)  # the forward stops there
             idx = [subject_last_token(self.tokenizer, e.prompt, e.subject) for e in chunk]
+            input_ids, mask = right_padded([self.tokenizer(e.prompt)["input_ids"][:at + 1] for e, at in zip(chunk, idx)],
+                                           self.tokenizer.pad_token_id)
+            hidden = hidden_below(self.model, layer + 1, input_ids, mask)
             cols.append(hidden[torch.arange(len(chunk)), torch.tensor(idx)])
         return torch.cat(cols).T
 

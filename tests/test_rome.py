@@ -152,8 +152,9 @@ def test_causal_trace_on_a_tiny_llama_finds_no_effect_without_noise_and_a_drop_w
 
 
 def test_batched_value_step_and_keys_equal_one_edit_at_a_time(tiny, llm, monkeypatch):
-    """MEMIT optimises many edits' δ in one batch (rebuilt as edits finish): each δ must be what
-    the one-edit optimisation gives, and each batched key what the one-edit key is."""
+    """MEMIT optimises many edits' δ in one batch (rebuilt from the rows already run as edits
+    finish): each δ must be what the one-edit optimisation gives, and each batched key what the
+    one-edit key is."""
     from editors.weights import compute_value
     from editors.weights.compute_key import compute_key, compute_keys
     from editors.weights.compute_value import ValueJob, compute_deltas
@@ -162,14 +163,16 @@ def test_batched_value_step_and_keys_equal_one_edit_at_a_time(tiny, llm, monkeyp
     # On this random model the third edit's NLL falls below 10.70 after one step and the others'
     # never do: one edit stops early and the batch is rebuilt without it.
     hp = ROMEHyperParams(v_steps=12, v_stop_nll=10.70, v_lr=0.5, clamp_norm=1000.0, value_dtype="float32")
-    layouts = []
+    layouts, starts = [], []
 
     class CountedLayout(compute_value._Layout):
-        def __init__(self, model, stack, layer, rows, jobs, pad_id):
+        def __init__(self, model, stack, layer, rows, jobs, pad_id, parent=None):
             layouts.append(list(jobs))
-            super().__init__(model, stack, layer, rows, jobs, pad_id)
+            super().__init__(model, stack, layer, rows, jobs, pad_id, parent)
 
+    real_start = compute_value.SplitBatch.start
     monkeypatch.setattr(compute_value, "_Layout", CountedLayout)
+    monkeypatch.setattr(compute_value.SplitBatch, "start", lambda *a: starts.append(1) or real_start(*a))
     prefixes = ["", "Hello there. "]
     edits = [("Danielle Darrieux", "The mother tongue of Danielle Darrieux is", "English"),
              ("Toko Yasuda", "Toko Yasuda plays the instrument", "piano"),
@@ -180,6 +183,7 @@ def test_batched_value_step_and_keys_equal_one_edit_at_a_time(tiny, llm, monkeyp
     jobs = [ValueJob([x + p for x in prefixes], f"{s} is a", s, t) for s, p, t in edits]
     together = compute_deltas(tiny, llm.tokenizer, 1, jobs, w_ks, hp, rebatch_below=1.0)
     assert layouts == [[0, 1, 2, 3], [0, 1, 3]]
+    assert len(starts) == 1  # the rebuilt batch selects the first one's cached rows: no layer runs again
     for i, ((s, p, t), job) in enumerate(zip(edits, jobs)):
         assert torch.allclose(keys[i], compute_key(tiny, llm.tokenizer, 1, p, s, prefixes), atol=1e-5)
         alone = compute_deltas(tiny, llm.tokenizer, 1, [job], w_ks[i:i + 1], hp)[0]

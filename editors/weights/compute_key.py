@@ -34,13 +34,16 @@ def subject_last_token(tokenizer, text: str, subject: str) -> int:
 @torch.no_grad()
 def compute_keys(model, tokenizer, layer: int, edits: Sequence[tuple[str, str]], prefixes: Sequence[str],
                  rows_per_forward: int = 64) -> torch.Tensor:
-    """k* for each (prompt, subject), (n, in): many edits' prefixed prompts share each forward."""
+    """k* for each (prompt, subject), (n, in): many edits' prefixed prompts share each forward.
+    Each row stops at its subject's last token: the tokens after it cannot change the key there."""
     texts = [(p + prompt, subject) for prompt, subject in edits for p in prefixes]
     positions = [subject_last_token(tokenizer, text, subject) for text, subject in texts]  # bad subjects fail here
     down_proj, keys = model.model.layers[layer].mlp.down_proj, []
     for start in range(0, len(texts), rows_per_forward):
         chunk = texts[start:start + rows_per_forward]
-        input_ids, mask = right_padded([tokenizer(text)["input_ids"] for text, _ in chunk], tokenizer.pad_token_id)
+        input_ids, mask = right_padded([tokenizer(text)["input_ids"][:at + 1] for (text, _), at
+                                        in zip(chunk, positions[start:start + rows_per_forward])],
+                                       tokenizer.pad_token_id)
         inputs = input_of(model, down_proj, input_ids, mask)  # nothing above the edited layer runs
         at = torch.tensor(positions[start:start + rows_per_forward])
         keys.append(inputs[torch.arange(len(chunk)), at])

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .batching import right_padded
 from .compute_key import EditInputError, subject_last_token
@@ -37,6 +38,13 @@ class SplitBatch:
         self.suffix_positions = cut_t + torch.arange(self.suffix.shape[1])[None, :]
         self.mask = torch.cat([self.prefix_mask, self.suffix_mask], 1)
 
+    def select(self, rows: torch.Tensor) -> "SplitBatch":
+        """These rows alone, padded as before (so a cache of the prefix can be selected alike)."""
+        picked = copy.copy(self)
+        for name in ("prefix", "prefix_mask", "suffix", "suffix_mask", "prefix_positions", "suffix_positions", "mask"):
+            setattr(picked, name, getattr(self, name)[rows])
+        return picked
+
     def start(self, model, stack: UpperStack, layer: int):
         """Runs what does not depend on δ: the layers below `layer` for all tokens, then the prefix
         through the stack (its cache). Returns (cache or None, the suffix entering `layer`)."""
@@ -50,8 +58,11 @@ class SplitBatch:
 
     def suffix_hidden(self, stack: UpperStack, cache, suffix_below: torch.Tensor) -> torch.Tensor:
         past = copy.deepcopy(cache) if cache is not None else None  # the forward appends to the cache
-        return stack.run(suffix_below, self.mask, self.suffix_positions, cache=past,
-                         use_cache=past is not None).last_hidden_state
+        # Attention as plain matrix products: the CPU flash kernel's backward took ~12 ms a layer
+        # on these few query tokens, a third of a step (README: value step).
+        with sdpa_kernel(SDPBackend.MATH):
+            return stack.run(suffix_below, self.mask, self.suffix_positions, cache=past,
+                             use_cache=past is not None).last_hidden_state
 
 
 def object_token_ids(tokenizer, text: str) -> list[int]:
@@ -112,9 +123,11 @@ class _Layout:
     vocabulary) runs on those alone."""
 
     def __init__(self, model, stack: UpperStack, layer: int, rows: Sequence[_JobRows], jobs: Sequence[int],
-                 pad_id: int):
-        self.stack, self.layer, self.jobs = stack, layer, torch.tensor(list(jobs))
+                 pad_id: int, parent: "_Layout | None" = None):
+        self.model, self.stack, self.layer, self.rows = model, stack, layer, rows
+        self.jobs = torch.tensor(list(jobs))
         sequences, cuts, owner, nll_row, nll_pos, nll_owner, wanted, kl_row, kl_pos = ([] for _ in range(9))
+        self.rows_of: dict[int, list[int]] = {}  # job -> its rows in this batch
         for local, job in enumerate(jobs):
             first = len(sequences)
             for row, pos, token in rows[job].scored:
@@ -127,14 +140,28 @@ class _Layout:
             sequences += rows[job].sequences
             cuts += rows[job].cuts
             owner += [job] * len(rows[job].sequences)
-        self.batch = SplitBatch(sequences, cuts, pad_id)
+            self.rows_of[job] = list(range(first, len(sequences)))
         self.owner = torch.tensor(owner)            # whose δ each row gets
         self.row_index, self.pos_index = torch.tensor(nll_row + kl_row), torch.tensor(nll_pos + kl_pos)
         self.scored = len(nll_row)
         self.nll_owner, self.wanted = torch.tensor(nll_owner), torch.tensor(wanted)
         self.tokens = torch.zeros(len(jobs)).index_add_(0, self.nll_owner, torch.ones(len(nll_owner)))
-        with torch.no_grad():
-            self.cache, self.suffix_below = self.batch.start(model, stack, layer)
+        if parent is None:
+            self.batch = SplitBatch(sequences, cuts, pad_id)
+            with torch.no_grad():
+                self.cache, self.suffix_below = self.batch.start(model, stack, layer)
+        else:  # what does not depend on δ is the parent's, for these rows: selected, not run again
+            picked = torch.tensor([r for job in jobs for r in parent.rows_of[job]])
+            self.batch = parent.batch.select(picked)
+            self.suffix_below = parent.suffix_below[picked]
+            self.cache = None
+            if parent.cache is not None:
+                self.cache = copy.deepcopy(parent.cache)
+                self.cache.batch_select_indices(picked)
+
+    def subset(self, jobs: Sequence[int]) -> "_Layout":
+        """The layout of some of these edits (those still running), without running any layer."""
+        return type(self)(self.model, self.stack, self.layer, self.rows, jobs, None, parent=self)
 
     def with_delta(self, delta: torch.Tensor):
         """Within this block the edited layer's MLP output gets each row's δ (`delta[owner]`) at the
@@ -160,7 +187,7 @@ class _Layout:
 
 
 def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks: torch.Tensor, hp,
-                   rebatch_below: float = 0.75, stack: UpperStack | None = None) -> torch.Tensor:
+                   rebatch_below: float = 1.0, stack: UpperStack | None = None) -> torch.Tensor:
     """δ for several edits at once, (n, hidden). Each edit has its own δ, rows and loss; the loss
     summed over edits gives each δ exactly its own gradient, and Adam works per coordinate, so the
     result is what one call per edit would give, in fewer, larger forwards. An edit stops once its
@@ -186,7 +213,7 @@ def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks:
     for step in range(hp.v_steps):
         running = (~done).nonzero()[:, 0]
         if len(running) < rebatch_below * len(layout.jobs):
-            layout = _Layout(model, stack, layer, rows, running.tolist(), tokenizer.pad_token_id)
+            layout = layout.subset(running.tolist())
         ids = layout.jobs
         optimiser.zero_grad()
         with layout.with_delta(delta):  # (not around a layout's prefix cache)
