@@ -35,6 +35,8 @@ def test_upper_stack_with_a_cached_prefix_gives_the_models_logits(tiny, llm):  #
         expected = tiny(input_ids=ids, attention_mask=mask).logits
         for dtype, tolerance in ((torch.float32, 1e-4), (torch.bfloat16, 0.1)):
             stack = UpperStack(tiny, 2, dtype)
+            assert stack.body.layers[0].self_attn.config._attn_implementation == "eager"
+            assert tiny.model.layers[2].self_attn.config._attn_implementation != "eager"  # its own copy
             cache, suffix_below = batch.start(tiny, stack, 2)
             hidden = batch.suffix_hidden(stack, cache, suffix_below)
             logits = stack.lm_head(hidden).float()

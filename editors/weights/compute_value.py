@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from .batching import right_padded
 from .compute_key import EditInputError, subject_last_token
@@ -58,11 +57,8 @@ class SplitBatch:
 
     def suffix_hidden(self, stack: UpperStack, cache, suffix_below: torch.Tensor) -> torch.Tensor:
         past = copy.deepcopy(cache) if cache is not None else None  # the forward appends to the cache
-        # Attention as plain matrix products: the CPU flash kernel's backward took ~12 ms a layer
-        # on these few query tokens, a third of a step (README: value step).
-        with sdpa_kernel(SDPBackend.MATH):
-            return stack.run(suffix_below, self.mask, self.suffix_positions, cache=past,
-                             use_cache=past is not None).last_hidden_state
+        return stack.run(suffix_below, self.mask, self.suffix_positions, cache=past,
+                         use_cache=past is not None).last_hidden_state
 
 
 def object_token_ids(tokenizer, text: str) -> list[int]:

@@ -83,10 +83,15 @@ class UpperStack:
         self.model, self.first, self.dtype = model, first, dtype
         config = copy.copy(base.config)
         config.num_hidden_layers = len(base.layers) - first
+        # Attention as plain matrix products ("eager"): on these few query tokens the CPU flash
+        # kernel's backward took ~12 ms a layer, a third of a step (README: value step). Set on
+        # this copy's config only: the served model keeps its own.
+        config._attn_implementation = "eager"
         layers = []
         for i, layer in enumerate(base.layers[first:]):
             layer = _without_hooks(_dense(copy.deepcopy(layer))).to(dtype).requires_grad_(False)
             layer.self_attn.layer_idx = i  # its slot in this stack's cache
+            layer.self_attn.config = config
             layers.append(layer)
         # A shallow copy of the base model's body that owns only the copied layers and norm; the
         # rotary embedding is shared (its cos/sin are cast to the hidden states' dtype).
