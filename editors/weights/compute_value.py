@@ -188,7 +188,8 @@ def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks:
     summed over edits gives each δ exactly its own gradient, and Adam works per coordinate, so the
     result is what one call per edit would give, in fewer, larger forwards. An edit stops once its
     NLL is low enough (its δ is kept as it was then); once fewer than `rebatch_below` of the
-    batch's edits are still running, the batch is rebuilt from those alone. The steps run on
+    batch's edits are still running (by default: as soon as one stops), the batch is rebuilt from
+    those alone, by selecting their rows of what was already run. The steps run on
     `stack` (layers `layer`.. in `hp.value_dtype`; made here when not given)."""
     rows = [_job_rows(tokenizer, job, hp) for job in jobs]
     if stack is None or stack.first != layer:
