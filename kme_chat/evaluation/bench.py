@@ -650,7 +650,7 @@ def bench_load(streams: int = 8, seconds: float = 120.0) -> dict:
             "tokens_per_s_p5": rates[max(0, int(0.05 * len(rates)) - 1)] if rates else None}
 
 
-def bench_value_batch(n: int = 64, offset: int = 9000, sizes=(16, 64)) -> dict:
+def bench_value_batch(n: int = 64, offset: int = 9000, sizes=(16, 32, 64)) -> dict:
     """MEMIT's step 1 (the values of n edits) with `value_batch` edits per forward: same result
     (each edit keeps its own δ and loss), so only the time is compared. CounterFact #9000.."""
     from .datasets import load_cases
