@@ -191,6 +191,62 @@ def test_batched_value_step_and_keys_equal_one_edit_at_a_time(tiny, llm, monkeyp
         assert torch.allclose(together[i], alone, atol=1e-4, rtol=1e-3), s
 
 
+def test_keys_and_subject_states_read_on_cut_rows_equal_those_on_whole_prompts(tiny, llm):
+    """The key and subject-state forwards stop at the subject's last token: what the whole prompt
+    gives there, read off a forward over every token."""
+    from editors.memit import MEMIT
+    from editors.weights.compute_key import compute_keys, subject_last_token
+    from editors.weights.upper_stack import input_of
+
+    prefixes = ["", "Hello there. "]
+    edits = [EditRequest(id="a", subject="Danielle Darrieux", prompt="The mother tongue of Danielle Darrieux is",
+                         target_new="English"),
+             EditRequest(id="b", subject="Toko Yasuda", prompt="Toko Yasuda plays the instrument", target_new="piano")]
+    keys = compute_keys(tiny, llm.tokenizer, 1, [(e.prompt, e.subject) for e in edits], prefixes)
+    memit = MEMIT.__new__(MEMIT)  # only its model and tokenizer are read
+    memit.model, memit.tokenizer = tiny, llm.tokenizer
+    states = memit._hidden_at(edits, 1)
+    down_proj = tiny.model.layers[1].mlp.down_proj
+    for i, e in enumerate(edits):
+        whole = []
+        for prefix in prefixes:
+            ids = torch.tensor([llm.tokenizer(prefix + e.prompt)["input_ids"]])
+            at = subject_last_token(llm.tokenizer, prefix + e.prompt, e.subject)
+            assert at < ids.shape[1] - 1  # the prompt goes on after the subject: the cut drops tokens
+            whole.append(input_of(tiny, down_proj, ids, torch.ones_like(ids))[0, at])
+        assert torch.allclose(keys[i], torch.stack(whole).mean(0), atol=1e-5), e.subject
+        ids = torch.tensor([llm.tokenizer(e.prompt)["input_ids"]])
+        with torch.no_grad():
+            full = tiny.model(input_ids=ids, output_hidden_states=True).hidden_states[2]  # layer 1's output
+        assert torch.allclose(states[:, i], full[0, subject_last_token(llm.tokenizer, e.prompt, e.subject)], atol=1e-5)
+
+
+def test_a_batch_rebuilt_twice_from_selected_rows_scores_as_one_built_afresh(tiny, llm):
+    """Edits leave a running batch at different steps: the batch of the rest, selected from the
+    selected one, gives the same losses as a batch made for them from scratch."""
+    from editors.weights.compute_value import ValueJob, _job_rows, _Layout
+    from editors.weights.hparams import ROMEHyperParams
+    from editors.weights.upper_stack import UpperStack
+
+    hp = ROMEHyperParams(value_dtype="float32")
+    texts = [("Danielle Darrieux", "The mother tongue of Danielle Darrieux is", "English"),
+             ("Toko Yasuda", "Hello there. Toko Yasuda plays the instrument", "piano"),
+             ("Autonomous University of Madrid", "Autonomous University of Madrid is in", "Sweden"),
+             ("Thomas Joannes Stieltjes", "Thomas Joannes Stieltjes was born in", "the city of Paris, France")]
+    rows = [_job_rows(llm.tokenizer, ValueJob([p, "Once. " + p], f"{s} is a", s, t), hp) for s, p, t in texts]
+    stack, pad = UpperStack(tiny, 1, torch.float32), llm.tokenizer.pad_token_id
+    twice = _Layout(tiny, stack, 1, rows, range(4), pad).subset([0, 1, 3]).subset([1, 3])
+    fresh = _Layout(tiny, stack, 1, rows, [1, 3], pad)
+    delta = torch.randn(4, tiny.config.hidden_size)
+    with torch.no_grad():
+        with twice.with_delta(delta):
+            nll_twice, essence_twice = twice.nll_and_essence()
+        with fresh.with_delta(delta):
+            nll_fresh, essence_fresh = fresh.nll_and_essence()
+    assert torch.allclose(nll_twice, nll_fresh, atol=1e-4) and torch.allclose(essence_twice, essence_fresh, atol=1e-4)
+    assert not torch.allclose(nll_twice[0], nll_twice[1])  # two different edits, each read at its own rows
+
+
 def test_line_search_value_step_lowers_each_edits_nll_within_the_clamp(tiny, llm):
     """The line-search value step (`v_method="line_search"`): each edit's δ lowers its own target
     NLL, stays within the clamp norm, and does not depend on the other edits in the batch."""

@@ -81,7 +81,7 @@ class UpperStack:
     def __init__(self, model, first: int, dtype: torch.dtype = torch.bfloat16):
         base = model.model
         self.model, self.first, self.dtype = model, first, dtype
-        config = copy.copy(base.config)
+        config = copy.deepcopy(base.config)  # its own: the attention setting below must not reach the model's
         config.num_hidden_layers = len(base.layers) - first
         # Attention as plain matrix products ("eager"): on these few query tokens the CPU flash
         # kernel's backward took ~12 ms a layer, a third of a step (README: value step). Set on
