@@ -75,9 +75,15 @@ class ChatEngine:
 
     def build(self, question: str, history: Sequence[dict] = ()) -> tuple[list[dict], MemoryContext | None]:
         question = clean_text(question, "message", self.llm.settings.max_message_chars)
+        question, context, turns = self._resolved(question, history)
+        return self._messages(question, turns, context), context
+
+    def _resolved(self, question: str, history: Sequence[dict]) -> tuple[str, MemoryContext | None, list[dict]]:
+        """The question as read (a follow-up resolved), the memory in its scope, and the earlier
+        turns to show, with each text looked up in memory once."""
         lookup = self._lookup()
         question, context = self._read(question, history, lookup)
-        return self._messages(question, self._recent_turns(history, context, lookup), context), context
+        return question, context, self._recent_turns(history, context, lookup)
 
     def _lookup(self) -> ContextProvider:
         """`context_for`, each text looked up once per answer: reading a follow-up and filtering the
@@ -153,9 +159,7 @@ class ChatEngine:
         if chain is not None:  # a question that composes stored facts: answered along them
             yield chain
             return
-        lookup = self._lookup()
-        question, context = self._read(question, history, lookup)
-        turns = self._recent_turns(history, context, lookup)
+        question, context, turns = self._resolved(question, history)
         messages = self._messages(question, turns, context)
         if context is not None and context.contrast:
             plain = self._messages(question, turns, context, with_memory=False)

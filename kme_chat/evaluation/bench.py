@@ -34,7 +34,7 @@ def _p95(ordered: list[float]) -> float:
 def measure_model(quantisation: str) -> dict:
     """Runs in a fresh process so RSS belongs to this model alone."""
     from ..chat import ChatEngine
-    from ..model import LocalLLM
+    from ..model import LocalLLM, whole_answer
 
     rss0 = _rss_mb()
     start = time.perf_counter()
@@ -56,8 +56,7 @@ def measure_model(quantisation: str) -> dict:
             out = llm.chat_model.generate(**inputs, max_new_tokens=40, min_new_tokens=40, do_sample=False,
                                           pad_token_id=llm.tokenizer.pad_token_id)
             rates.append((out.shape[1] - inputs["input_ids"].shape[1]) / (time.perf_counter() - start))
-        for _ in stream:
-            pass
+        whole_answer(stream)  # read to its end: the model is free for the next round
     return {"quantisation": quantisation, "load_s": round(load_s, 2),
             "first_token_s": round(statistics.median(firsts), 3), "tokens_per_s": round(statistics.median(rates), 1),
             "rss_mb": round(_rss_mb(), 0), "rss_model_mb": round(_rss_mb() - rss0, 0),
