@@ -20,7 +20,7 @@ from .weights.hparams import ROMEHyperParams
 from .weights.key_gate import KeyGate, own_scores
 from .weights.layer_stats import CovarianceCache, sample_text
 from .weights.rank_one import rank_one_update, regularised_inverse
-from .weights.upper_stack import UpperStack
+from .weights.upper_stack import UpperStack, value_dtype
 
 
 class WeightEditor:
@@ -57,7 +57,7 @@ class WeightEditor:
     def stack(self, layer: int) -> UpperStack:
         """The value step's copy of the layers from `layer` up; kept between edits until `release()`."""
         if layer not in self._stacks:
-            stack = UpperStack(self.model, layer, getattr(torch, self.hp.value_dtype))
+            stack = UpperStack(self.model, layer, value_dtype(self.hp.value_dtype))
             if self.hp.gate > 0:  # the value step's forwards pass these hooks: only when edits can be gated
                 for above in range(layer, self.model.config.num_hidden_layers):
                     self._gate_hooks.append(self.gate.attach(above, stack.mlp(above).down_proj))

@@ -13,7 +13,7 @@ import torch
 from .batching import right_padded
 from .compute_key import EditInputError, subject_last_token
 from .hooks import thread_hook
-from .upper_stack import UpperStack, hidden_below
+from .upper_stack import UpperStack, hidden_below, value_dtype
 
 
 class SplitBatch:
@@ -193,7 +193,7 @@ def compute_deltas(model, tokenizer, layer: int, jobs: Sequence[ValueJob], w_ks:
     `stack` (layers `layer`.. in `hp.value_dtype`; made here when not given)."""
     rows = [_job_rows(tokenizer, job, hp) for job in jobs]
     if stack is None or stack.first != layer:
-        stack = UpperStack(model, layer, getattr(torch, hp.value_dtype))
+        stack = UpperStack(model, layer, value_dtype(hp.value_dtype))
     stack.sync()
     n = len(jobs)
     k_norm_sq = w_ks.norm(dim=1) ** 2

@@ -3,8 +3,8 @@
 δ is added at one layer's MLP output, so every layer below it computes the same thing at every
 optimisation step: its output is computed once (`hidden_below`, a forward that stops there) and
 the steps run only the layers from the edited one up (`UpperStack`). The stack is a copy in
-`dtype` — bfloat16 by default, whose matrix products run ~2x faster than float32 on this CPU
-(README: value step) — made dense even when the served model is int8, so gradients flow.
+`dtype`, made dense even when the served model is int8, so gradients flow. Which dtype is faster
+depends on the CPU (`value_dtype`).
 
 Only the down-projections are ever edited, so a stack stays valid across edits once `sync()` has
 copied them in again.
@@ -17,6 +17,17 @@ import torch
 from torch import nn
 
 from .hooks import thread_hook
+
+
+def value_dtype(name: str = "auto") -> torch.dtype:
+    """The value step's dtype. "auto": bfloat16 where the CPU multiplies it natively (AVX512-BF16
+    or AMX: ~2x faster than float32, README: value step), else float32 — on a CPU with AVX2 alone
+    bfloat16 is emulated and a linear layer's forward and backward took 12x longer (measured)."""
+    if name != "auto":
+        return getattr(torch, name)
+    native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \
+        getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)()
+    return torch.bfloat16 if native else torch.float32
 
 
 class StopForward(Exception):
@@ -78,8 +89,9 @@ class UpperStack:
     """Decoder layers `first`.. plus the final norm and LM head, copied in `dtype`. Called with the
     residual stream entering layer `first` (and a cache of earlier tokens) like the whole model."""
 
-    def __init__(self, model, first: int, dtype: torch.dtype = torch.bfloat16):
+    def __init__(self, model, first: int, dtype: torch.dtype | None = None):
         base = model.model
+        dtype = dtype or value_dtype()
         self.model, self.first, self.dtype = model, first, dtype
         config = copy.deepcopy(base.config)  # its own: the attention setting below must not reach the model's
         config.num_hidden_layers = len(base.layers) - first
