@@ -130,8 +130,10 @@ def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None, pa
     else:
         result = evaluate_edits(llm, editor, cases, run.mode, progress, run.checkpoints, run.sample, run.group,
                                 partial)
+    from .bench import machine_description
+
     return {"run": asdict(run), "method": run.method, "format": run.format, "mode": run.mode, "n": len(cases),
-            "data": str(data_file),
+            "data": str(data_file), "machine": machine_description(),
             "seconds": time.perf_counter() - start, **result}
 
 
