@@ -233,7 +233,7 @@ VALUE_STEP_CONFIGS = [  # each row changes one thing from the row above; the fif
 ]
 
 
-def bench_value_step(n: int = 30, offset: int = 5000) -> dict:
+def bench_value_step(n: int = 30, offset: int = 5000, configs: list[dict] = VALUE_STEP_CONFIGS) -> dict:
     """The value step (~all of a ROME edit's time) measured side by side: the same n CounterFact
     edits, one at a time, per setting. All rows run the layers from the edited one up only."""
     from .datasets import load_cases
@@ -245,7 +245,7 @@ def bench_value_step(n: int = 30, offset: int = 5000) -> dict:
     llm = LocalLLM.load(settings)
     cases = load_cases(Path(settings.shared_data) / "counterfact-edit.json", "counterfact", n, offset=offset)
     rows = []
-    for config in VALUE_STEP_CONFIGS:
+    for config in configs:
         rome = build_editor("rome", llm)
         for key, value in config.items():
             setattr(rome.hp, key, value)
@@ -259,6 +259,12 @@ def bench_value_step(n: int = 30, offset: int = 5000) -> dict:
                      "edit_mean_s": round(result["timings"]["edit_mean_s"], 2)})
         print(rows[-1], flush=True)
     return {"records": n, "offset": offset, "mode": "single (ROME, layer 4)", "rows": rows}
+
+
+def bench_value_dtype(n: int = 30, offset: int = 5000) -> dict:
+    """The default value step in float32 and in bfloat16 on this CPU (the result's "machine" says
+    which one "auto" picks here, `upper_stack.value_dtype`): the time, and that the scores hold."""
+    return bench_value_step(n, offset, [{"value_dtype": "float32"}, {"value_dtype": "bfloat16"}])
 
 
 def bench_trace(n: int = 50, samples: int = 5, window: int = 5) -> dict:
@@ -693,6 +699,7 @@ BENCHES = {"foundation": bench_foundation, "retrieval": bench_retrieval, "router
            "stats_sample": bench_stats_sample,
            "stats_sample_sequential": lambda: bench_stats_sample(sizes=(2209, 128), mode="sequential", self_written=False),
            "scope": bench_scope, "load": bench_load, "memory": bench_memory, "value_step": bench_value_step,
+           "value_dtype": bench_value_dtype,
            "value_batch": bench_value_batch, "commit": bench_commit, "corrections": bench_corrections}
 
 
