@@ -102,6 +102,10 @@ LIFELONG_CHECK = [
         hparams={"gate": 0.5}),
     Run("alphaedit", **{**LIFELONG_CHECK_AT, "limit": 200}, checkpoints=[10, 100], sample=None,
         hparams={"gate": 0.5}),
+    # the 1 000-edit run again with the value step in float32, what "auto" takes on a CPU without
+    # native bfloat16 (README: the value step's dtype follows the CPU)
+    Run("alphaedit", **LIFELONG_CHECK_AT, group=100, checkpoints=[100, 500], sample=None,
+        hparams={"gate": 0.5, "value_dtype": "float32"}),
 ]
 PLANS = {"main": PLAN, "lifelong": LIFELONG, "lifelong_check": LIFELONG_CHECK}
 
