@@ -63,8 +63,8 @@ def test_upper_stack_of_an_int8_model_is_dense_and_follows_edits_after_sync(tiny
 
 
 def test_auto_value_dtype_is_bfloat16_only_where_the_cpu_multiplies_it_natively(monkeypatch):
-    """On a CPU with AVX2 alone bfloat16 is emulated (a ROME edit took 13.5 s there against
-    2.3 s in float32, README), so "auto" must not pick it; named dtypes pass through."""
+    """On a CPU with AVX2 alone bfloat16 is emulated (a ROME edit took 12.4 s there against
+    1.9 s in float32, README), so "auto" must not pick it; named dtypes pass through."""
     from editors.weights.upper_stack import value_dtype
 
     for avx512_bf16, amx, expected in ((False, False, torch.float32), (True, False, torch.bfloat16),

@@ -18,7 +18,7 @@ class ROMEHyperParams:
     v_lengths: tuple = (0.125, 0.25, 0.5, 1.0)  # line_search: lengths tried, shares of the clamp norm
     kl_factor: float = 0.0625       # keeps "{subject} is a" essence unchanged
     clamp_norm: float = 4.0         # |delta| <= clamp_norm * |W k*|
-    value_dtype: str = "auto"       # the value step's copy of the upper layers: "auto" = what this CPU multiplies fastest (upper_stack.value_dtype)
+    value_dtype: str = "auto"       # the value step's layer copy; "auto": what this CPU multiplies fastest (README)
     max_target_tokens: int = 24
     stats_sequences: int = 256      # covariance sample: self-generated text
     stats_tokens: int = 96
