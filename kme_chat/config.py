@@ -27,7 +27,7 @@ class Settings:
     quantisation: str = "int8-dynamic"
     # Also keep the float32 model resident, for scoring and computing edits (evaluation turns this
     # on, so its numbers compare with earlier runs). Off: one copy of the weights, the int8 one;
-    # a weight edit computes on a bfloat16 copy of the layers it needs, made while it runs.
+    # a weight edit computes on a copy of the layers it needs (bfloat16 where native), made while it runs.
     keep_float: bool = False
     # Weight edits through a key gate (τ): each acts only where the key scores >= τ of its own key,
     # so unrelated answers stay bit-identical however many edits pile up (README: lifelong editing;

@@ -2,8 +2,8 @@
 
 By default one copy of the weights is resident (`model` and `chat_model` are the same object):
 the int8 model, whose MLP down-projections (the matrices ROME and MEMIT edit), embeddings and LM
-head stay float32. A weight edit computes its gradients on a bfloat16 copy of the layers it needs,
-made while it runs (editors/weights/upper_stack.py).
+head stay float32. A weight edit computes its gradients on a copy of the layers it needs (bfloat16
+where the CPU multiplies it natively, else float32), made while it runs (editors/weights/upper_stack.py).
 
 With `keep_float` there are two views of one model:
 - `model`: float32, used for scoring, evaluation and computing weight edits;

@@ -46,7 +46,7 @@ def test_a_value_step_copy_made_after_gated_edits_counts_them_once(tiny, llm, tm
         copied = stack.mlp(1).down_proj(key.to(stack.dtype)).float()
     plain = key @ tiny.model.layers[1].mlp.down_proj.weight.T
     assert not torch.allclose(served, plain)                                 # the edit acts here
-    assert torch.allclose(copied, served, atol=0.02 * served.abs().max())   # bfloat16 copy
+    assert torch.allclose(copied, served, atol=0.02 * served.abs().max())   # the value step's copy (bfloat16 where native)
     assert len(stack.mlp(1).down_proj._forward_hooks) == 1
     memit.revert(EDITS[:1])
     memit.release()

@@ -62,14 +62,19 @@ def test_upper_stack_of_an_int8_model_is_dense_and_follows_edits_after_sync(tiny
     assert torch.equal(stack.mlp(2).down_proj.weight, quantised.model.layers[2].mlp.down_proj.weight)
 
 
-def test_auto_value_dtype_is_bfloat16_only_where_the_cpu_multiplies_it_natively(monkeypatch):
+def test_auto_value_dtype_is_bfloat16_only_where_the_cpu_multiplies_it_natively(tiny, monkeypatch):  # noqa: F811
     """On a CPU with AVX2 alone bfloat16 is emulated (a ROME edit took 12.4 s there against
-    1.9 s in float32, README), so "auto" must not pick it; named dtypes pass through."""
+    1.9 s in float32, README), so "auto" must not pick it; it is the default, and a layer copy made
+    without a dtype follows it; named dtypes pass through."""
+    from editors.weights.hparams import ROMEHyperParams
     from editors.weights.upper_stack import value_dtype
 
+    assert ROMEHyperParams().value_dtype == "auto"
+    assert value_dtype("bfloat16") is torch.bfloat16 and value_dtype("float32") is torch.float32
     for avx512_bf16, amx, expected in ((False, False, torch.float32), (True, False, torch.bfloat16),
                                        (False, True, torch.bfloat16)):
         monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda v=avx512_bf16: v)
         monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda v=amx: v)
         assert value_dtype("auto") is expected
-        assert value_dtype("bfloat16") is torch.bfloat16 and value_dtype("float32") is torch.float32
+        stack = UpperStack(tiny, 2)
+        assert stack.dtype is expected and stack.body.layers[0].mlp.down_proj.weight.dtype is expected

@@ -20,9 +20,10 @@ from .hooks import thread_hook
 
 
 def value_dtype(name: str = "auto") -> torch.dtype:
-    """The value step's dtype. "auto": bfloat16 where the CPU multiplies it natively (AVX512-BF16
-    or AMX: ~2x faster than float32, README: value step), else float32 — on a CPU with AVX2 alone
-    bfloat16 is emulated and a linear layer's forward and backward took 12x longer (measured)."""
+    """The value step's dtype. "auto": bfloat16 where the CPU multiplies it natively (x86:
+    AVX512-BF16 or AMX; ~2x faster than float32, README: value step), else float32: on a CPU
+    with AVX2 alone bfloat16 is emulated, and a linear layer's forward and backward took 12x
+    longer (measured)."""
     if name != "auto":
         return getattr(torch, name)
     native = getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)() or \

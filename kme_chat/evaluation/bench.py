@@ -25,8 +25,12 @@ def machine_description() -> str:
 
     from editors.weights.upper_stack import value_dtype
 
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor() or "unknown CPU")
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    except OSError:  # not Linux: a long run must not lose its result over a label
+        cpuinfo = []
+    model = next((line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")),
+                 platform.processor() or "unknown CPU")
     native = value_dtype("auto") is torch.bfloat16
     return (f"{platform.machine()}, {os.cpu_count()} CPUs, {model}, {torch.backends.cpu.get_cpu_capability()}"
             f" (bfloat16 {'native' if native else 'emulated'})")
@@ -166,6 +170,7 @@ def bench_weights(edits: int = 21, memit_batch: int = 10) -> dict:
     covariance statistics computed from scratch for one layer; a MEMIT batch."""
     from editors.weights.hparams import hparams_for
     from editors.weights.layer_stats import CovarianceCache
+    from editors.weights.upper_stack import value_dtype
 
     from .datasets import load_cases
     from ..methods import build_editor
@@ -194,7 +199,8 @@ def bench_weights(edits: int = 21, memit_batch: int = 10) -> dict:
     del llm, memit
     rome_serving = _rome_timings(LocalLLM.load(Settings()), cases[:edits])
     return {"rome_float_model": rome_float, "rome_one_int8_copy": rome_serving,
-            "value_step": {k: getattr(hp, k) for k in ("value_dtype", "prefix_count", "v_lr", "v_stop_nll")},
+            "value_step": {k: getattr(hp, k) for k in ("value_dtype", "prefix_count", "v_lr", "v_stop_nll")}
+            | {"dtype_used": str(value_dtype(hp.value_dtype))},
             "quantisation": settings.quantisation, "stats_layer_s": round(stats_s, 1),
             "memit_batch": memit_batch, "memit_batch_s": round(memit_s, 1),
             "memit_s_per_edit": round(memit_s / memit_batch, 2)}

@@ -121,7 +121,9 @@ def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None, pa
     from .datasets import load_cases
     from .metrics import evaluate_edits, evaluate_multihop, multihop_answerer
     from ..methods import build_editor
+    from .bench import machine_description
 
+    machine = machine_description()  # read first: a label must not cost an hours-long run its result
     data_file = data_file or Path(settings.shared_data) / DATA_FILES[run.format]
     cases = load_cases(data_file, run.format, run.limit, run.offset)
     editor = build_editor(run.method, llm)
@@ -134,10 +136,8 @@ def run_one(run: Run, llm, settings: Settings, data_file: Path | None = None, pa
     else:
         result = evaluate_edits(llm, editor, cases, run.mode, progress, run.checkpoints, run.sample, run.group,
                                 partial)
-    from .bench import machine_description
-
     return {"run": asdict(run), "method": run.method, "format": run.format, "mode": run.mode, "n": len(cases),
-            "data": str(data_file), "machine": machine_description(),
+            "data": str(data_file), "machine": machine,
             "seconds": time.perf_counter() - start, **result}
 
 
